@@ -1,0 +1,77 @@
+"""`create_app(settings)`: the receiver's Starlette application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from membership.database import Database, is_sqlite, migrate
+from receiver.health import Readiness, healthz
+from receiver.metrics import ReceiverMetrics
+from receiver.webhooks import TrelloWebhookEndpoint, WebhookConfig
+from trellis.settings import Settings
+from workers.queue import JobQueue, redis_client
+
+log = structlog.get_logger("receiver")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the app and the clients it uses; they connect on first use and close with the app."""
+    redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+    queue = JobQueue(redis, settings.queue_name)
+    database = Database(settings.database_url)
+    registry = CollectorRegistry()
+    metrics = ReceiverMetrics(registry)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", Readiness({"redis": redis.ping, "store": database.ping}).respond, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    webhook = webhook_config(settings)
+    if webhook is not None:
+        endpoint = TrelloWebhookEndpoint(webhook, queue, metrics)
+        routes.append(Route("/webhooks/trello", endpoint.respond, methods=["HEAD", "POST"]))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if webhook is None:
+            log.warning(
+                "webhooks disabled", reason="TRELLIS_TRELLO_SECRET and TRELLIS_CALLBACK_URL are both needed"
+            )
+        if is_sqlite(settings.database_url):
+            await migrate(settings.database_url)
+        try:
+            yield
+        finally:
+            await queue.aclose()
+            await redis.aclose()
+            await database.dispose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.queue = queue
+    app.state.database = database
+    app.state.metrics = metrics
+    return app
+
+
+def webhook_config(settings: Settings) -> WebhookConfig | None:
+    if settings.trello_secret is None or settings.callback_url is None:
+        return None
+    return WebhookConfig(
+        secret=settings.trello_secret.get_secret_value(),
+        callback_url=settings.callback_url,
+        max_body_bytes=settings.max_body_bytes,
+        enqueue_timeout=settings.enqueue_timeout_seconds,
+    )

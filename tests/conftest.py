@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: real Redis on a database number of the tests' own, a store per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+
+from receiver.app import create_app
+from tests.support import TEST_CALLBACK_URL, TEST_SECRET
+from trellis.settings import Settings
+
+# Tests own one Redis database number and empty it before and after each test that uses it.
+REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13"))
+REDIS_URL = os.environ.get("TRELLIS_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+        yield REDIS_URL
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'trellis.db'}"
+
+
+@pytest.fixture
+def make_settings(redis_url: str, sqlite_url: str) -> SettingsFactory:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_url,
+            "database_url": sqlite_url,
+            "queue_name": "trellis:test:queue",
+            "trello_secret": TEST_SECRET,
+            "callback_url": TEST_CALLBACK_URL,
+            "enqueue_timeout_seconds": 1.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as http:
+        yield http
+
+
+@pytest.fixture
+def client_for() -> Callable[[Settings], Any]:
+    """Open a client on an app built from other settings than the default ones."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def open_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+        application = create_app(settings)
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as http:
+                yield http
+
+    return open_client

@@ -1,0 +1,161 @@
+"""The `trellis` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from trellis.logging import configure_logging
+from trellis.settings import Settings, SettingsError, load_settings
+
+
+class CliContext:
+    """Settings are loaded on first use, so `--help` works with a broken environment."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except SettingsError as exc:
+                click.echo(f"trellis: {exc}", err=True)
+                sys.exit(2)
+            configure_logging(
+                level=self._settings.log_level,
+                fmt=self._settings.log_format,
+                secrets=self._settings.secret_values(),
+            )
+        return self._settings
+
+
+pass_cli = click.make_pass_decorator(CliContext, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trellis")
+def main() -> None:
+    """Trellis keeps Trello workspace and board membership in step with a local membership store."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [TRELLIS_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [TRELLIS_PORT, default 8080].")
+@pass_cli
+def serve(cli: CliContext, host: str | None, port: int | None) -> None:
+    """Run the receiver: Trello webhooks, the membership API, health and metrics."""
+    import uvicorn
+
+    from receiver.app import create_app
+
+    settings = cli.settings
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()
+
+
+@main.command()
+@pass_cli
+def worker(cli: CliContext) -> None:
+    """Run an arq worker: applies events and reconciles with Trello."""
+    from arq.worker import Worker
+
+    from workers.worker import worker_settings
+
+    settings = cli.settings
+
+    async def run() -> None:
+        arq_worker = Worker(**worker_settings(settings))
+        try:
+            await arq_worker.async_run()
+        except asyncio.CancelledError:
+            pass  # a signal stopped it
+        finally:
+            await arq_worker.close()
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True, help="Revision to upgrade to.")
+@pass_cli
+def migrate(cli: CliContext, revision: str) -> None:
+    """Create or upgrade the store's schema."""
+    from membership.database import upgrade
+
+    upgrade(cli.settings.database_url, revision)
+    click.echo(f"store at revision {revision}")
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_cli
+def events(cli: CliContext, limit: int, as_json: bool) -> None:
+    """List the newest recorded Trello actions."""
+    from membership.database import Database
+    from membership.events import newest_events
+
+    async def read() -> list[dict[str, Any]]:
+        database = Database(cli.settings.database_url)
+        try:
+            async with database.transaction() as session:
+                entries = await newest_events(session, limit)
+        finally:
+            await database.dispose()
+        return [
+            {
+                "action_id": e.action_id,
+                "type": e.type,
+                "model_id": e.model_id,
+                "date": e.action_date.isoformat() if e.action_date else None,
+                "received_at": e.received_at.isoformat(),
+            }
+            for e in entries
+        ]
+
+    rows = asyncio.run(read())
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo("no events recorded")
+    for row in rows:
+        click.echo(f"{row['date'] or '-':32} {row['action_id']}  {row['type']:34} {row['model_id'] or '-'}")
+
+
+@main.command()
+@pass_cli
+def run(cli: CliContext) -> None:
+    """Run a receiver and a worker together under one supervisor (a small install)."""
+    from trellis.supervisor import Child, RedisUnavailable, Supervisor, start_local_redis, trellis_command
+
+    settings = cli.settings
+    try:
+        local_redis = start_local_redis(settings.redis_url)
+    except RedisUnavailable as exc:
+        click.echo(f"trellis: {exc}", err=True)
+        sys.exit(1)
+    try:
+        supervisor = Supervisor(
+            [Child("receiver", trellis_command("serve")), Child("worker", trellis_command("worker"))]
+        )
+        code = supervisor.run()
+    finally:
+        if local_redis is not None:
+            local_redis.terminate()
+            local_redis.wait(10)
+    sys.exit(code)

@@ -1,0 +1,71 @@
+"""`worker_settings(settings)`: everything arq's Worker needs, built from our Settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Function, func
+
+from membership.database import Database, is_sqlite, migrate
+from trellis.settings import Settings
+from workers import jobs
+from workers.queue import JobQueue, deserialize, serialize
+from workers.runner import RetryPolicy
+
+# Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
+JOB_TIMEOUT_SECONDS = 60
+# arq's result key is what dedupes a retried delivery under the same job id: keep it an hour.
+EVENT_RESULT_SECONDS = 3600
+
+
+def functions(policy: RetryPolicy) -> list[Function]:
+    return [
+        func(
+            jobs.apply_event,
+            name="apply_event",
+            keep_result=EVENT_RESULT_SECONDS,
+            max_tries=policy.max_tries,
+            timeout=JOB_TIMEOUT_SECONDS,
+        ),
+    ]
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker``."""
+    policy = RetryPolicy(
+        max_tries=settings.job_max_tries,
+        base_seconds=settings.job_retry_base_seconds,
+        cap_seconds=settings.job_retry_cap_seconds,
+    )
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if is_sqlite(settings.database_url):
+            await migrate(settings.database_url)
+        ctx["settings"] = settings
+        ctx["retry_policy"] = policy
+        ctx["database"] = Database(settings.database_url)
+        ctx["queue"] = JobQueue(ctx["redis"], settings.queue_name)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "queue" in ctx:
+            await ctx["queue"].aclose()
+        if "database" in ctx:
+            await ctx["database"].dispose()
+
+    return {
+        "functions": functions(policy),
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": settings.queue_name,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": settings.worker_concurrency,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "health_check_interval": 30,
+        "max_tries": policy.max_tries,
+        "handle_signals": True,
+        # On SIGTERM stop taking jobs and let the running ones finish.
+        "job_completion_wait": JOB_TIMEOUT_SECONDS,
+    }
