@@ -7,16 +7,20 @@ import hashlib
 import hmac
 
 
-def sign(secret: str, body: bytes, callback_url: str) -> str:
-    digest = hmac.new(secret.encode(), body + callback_url.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+class SignatureChecker:
+    """Checks deliveries for one secret and callback URL, encoded once rather than per request."""
+
+    def __init__(self, secret: str, callback_url: str) -> None:
+        # `callback_url` must be the URL the webhook was registered with, never one rebuilt from the
+        # request: a proxy may have changed scheme, host or path on the way in.
+        self._secret = secret.encode()
+        self._callback_url = callback_url.encode()
+
+    def is_valid(self, body: bytes, signature: bytes) -> bool:
+        """Constant-time check of `signature` (the header's raw bytes) against the one `body` should carry."""
+        expected = base64.b64encode(_digest(self._secret, body, self._callback_url))
+        return hmac.compare_digest(expected, signature)
 
 
-def is_valid(secret: str, body: bytes, callback_url: str, signature: str) -> bool:
-    """Constant-time check of `signature` against the one `body` should carry.
-
-    `callback_url` must be the URL the webhook was registered with, never one rebuilt from the request:
-    a proxy may have changed scheme, host or path on the way in.
-    """
-    expected = sign(secret, body, callback_url).encode()
-    return hmac.compare_digest(expected, signature.encode())
+def _digest(secret: bytes, body: bytes, callback_url: bytes) -> bytes:
+    return hmac.digest(secret, body + callback_url, hashlib.sha1)

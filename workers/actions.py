@@ -53,9 +53,13 @@ class Delivery:
 
     action_id: str
     type: str
-    date: datetime | None
     model_id: str | None
     body: dict[str, Any]
+
+    @property
+    def date(self) -> datetime | None:
+        """When Trello says the action happened (parsed on demand: the receiver never needs it)."""
+        return parse_date(self.action.get("date"))
 
     @property
     def is_membership(self) -> bool:
@@ -84,7 +88,6 @@ def parse_delivery(body: object) -> Delivery:
     return Delivery(
         action_id=action_id.lower(),
         type=action_type,
-        date=parse_date(action.get("date")),
         model_id=model_id if isinstance(model_id, str) and len(model_id) <= 64 else None,
         body=body,
     )

@@ -251,3 +251,15 @@ async def test_outcomes_are_counted_in_metrics(client: httpx.AsyncClient) -> Non
 
     assert 'trellis_webhooks_total{outcome="ignored",type="commentCard"} 1.0' in metrics
     assert 'trellis_webhooks_total{outcome="bad_signature",type="unknown"} 1.0' in metrics
+
+
+async def test_get_on_the_webhook_route_is_405(client: httpx.AsyncClient) -> None:
+    response = await client.get(URL)
+    assert response.status_code == 405
+
+
+async def test_answer_names_the_action_it_acknowledged(client: httpx.AsyncClient) -> None:
+    payload = delivery()
+    body = encode(payload)
+    response = await post(client, body, signed_headers(body))
+    assert response.json()["action_id"] == payload["action"]["id"]

@@ -1,0 +1,277 @@
+"""Receiver throughput against a bare Starlette endpoint, measured in the same run.
+
+Starts a redis-server of its own, the real receiver (`trellis serve`) and a bare endpoint that only reads
+the body (same uvicorn, same options), and drives each in turn with wrk: the same number of connections,
+the same distinct signed deliveries. Prints requests/s, p50 and p99 for both and their ratio; then checks
+that every action the receiver answered 2xx is in Redis exactly once.
+
+    python bench/receiver.py [--quick] [--connections 32] [--seconds 15] [--rounds 3]
+
+Ends with: result: receiver ratio=R p99_ms=P lost=N ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+
+from bench.processes import free_port, python_module, redis_server, running
+
+SECRET = "bench-webhook-secret"  # noqa: S105 (signs the benchmark's own deliveries)
+CALLBACK_URL = "https://trellis.bench/webhooks/trello"
+QUEUE = "trellis:queue"
+
+# One realistic addMemberToBoard delivery; {action} and {member} are replaced by fresh ids.
+TEMPLATE = json.dumps(
+    {
+        "action": {
+            "id": "{action}",
+            "idMemberCreator": "5f0c0ffee0c0ffee0c0ffee0",
+            "type": "addMemberToBoard",
+            "date": "2026-11-22T10:00:00.000Z",
+            "data": {
+                "board": {"id": "5f0b0a4d0b0a4d0b0a4d0b0a", "name": "Roadmap 2027", "shortLink": "Qx7fK2pA"},
+                "idMemberAdded": "{member}",
+                "memberType": "normal",
+            },
+            "member": {"id": "{member}", "username": "zoe.celik", "fullName": "Zoë Çelik", "initials": "ZÇ"},
+            "memberCreator": {
+                "id": "5f0c0ffee0c0ffee0c0ffee0",
+                "username": "it-admin",
+                "fullName": "IT Admin",
+            },
+            "display": {"translationKey": "action_add_member_to_board"},
+        },
+        "model": {"id": "5f0b0a4d0b0a4d0b0a4d0b0a", "name": "Roadmap 2027"},
+        "webhook": {"id": "5f0e0e0e0e0e0e0e0e0e0e0e", "idModel": "5f0b0a4d0b0a4d0b0a4d0b0a"},
+    },
+    ensure_ascii=False,
+)
+
+LUA = r"""
+local template = [==[%(template)s]==]
+local actions = { %(actions)s }
+local members = { %(members)s }
+local signatures = { %(signatures)s }
+local n = #actions
+local i = 0
+non2xx = 0
+acked = {}
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function request()
+  i = i + 1
+  local k = ((i - 1) %% n) + 1
+  local body = template:gsub("{action}", actions[k]):gsub("{member}", members[k])
+  local headers = { ["Content-Type"] = "application/json", ["X-Trello-Webhook"] = signatures[k] }
+  return wrk.format("POST", "/webhooks/trello", headers, body)
+end
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+  else
+    -- The receiver names the action it acknowledged: that is what the audit checks in Redis.
+    local id = body:match('"action_id":"(%%x+)"')
+    if id then acked[#acked + 1] = id .. " " .. (body:match('"status":"(%%a+)"') or "?") end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  local out = io.open(os.getenv("WRK_ACKED_FILE"), "w")
+  for _, thread in ipairs(threads) do
+    bad = bad + thread:get("non2xx")
+    for _, line in ipairs(thread:get("acked")) do
+      out:write(line, "\n")
+    end
+  end
+  out:close()
+  local e = summary.errors
+  io.write(string.format('WRK {"requests":%%d,"duration_us":%%d,"p50_us":%%d,"p99_us":%%d,'
+    .. '"p999_us":%%d,"non2xx":%%d,"socket_errors":%%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9), bad, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+@dataclass
+class Run:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    non2xx: int
+    socket_errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def ids(prefix: int, count: int) -> list[str]:
+    now = int(time.time())
+    return [f"{now:08x}{prefix:04x}{i:012x}" for i in range(count)]
+
+
+def write_script(path: Path, actions: list[str], members: list[str]) -> None:
+    signatures = []
+    for action, member in zip(actions, members, strict=True):
+        body = TEMPLATE.replace("{action}", action).replace("{member}", member).encode()
+        digest = hmac.new(SECRET.encode(), body + CALLBACK_URL.encode(), hashlib.sha1).digest()
+        signatures.append(base64.b64encode(digest).decode())
+    quoted = lambda values: ",".join(f'"{v}"' for v in values)  # noqa: E731
+    path.write_text(
+        LUA
+        % {
+            "template": TEMPLATE,
+            "actions": quoted(actions),
+            "members": quoted(members),
+            "signatures": quoted(signatures),
+        }
+    )
+
+
+def drive(port: int, script: Path, connections: int, seconds: float) -> tuple[Run, list[tuple[str, str]]]:
+    """One wrk run; returns its figures and (action id, status) of every 2xx answer that named one."""
+    acked_file = script.with_suffix(".acked")
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "5s", "-s", str(script),
+         f"http://127.0.0.1:{port}/webhooks/trello"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+        env={**os.environ, "WRK_ACKED_FILE": str(acked_file)},
+    )  # fmt: skip
+    line = next(line for line in result.stdout.splitlines() if line.startswith("WRK "))
+    data = json.loads(line[4:])
+    acked = [(line.split()[0], line.split()[1]) for line in acked_file.read_text().splitlines()]
+    return Run(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        p999_ms=data["p999_us"] / 1000,
+        non2xx=data["non2xx"],
+        socket_errors=data["socket_errors"],
+    ), acked
+
+
+def audit(redis_url: str, acked: list[tuple[str, str]], sent: set[str]) -> tuple[int, int]:
+    """(acknowledged actions not queued exactly once, queued jobs that are no action sent).
+
+    Every action answered 2xx must have its job stored and its id in the queue; an action answered
+    "queued" twice was enqueued twice. A job for an action sent but never answered is fine: wrk stopped
+    while it was in flight.
+    """
+    client = redis.Redis.from_url(redis_url)
+    queued = {member.decode() for member in client.zrange(QUEUE, 0, -1)}
+    ids = sorted({action for action, _ in acked})
+    pipe = client.pipeline(transaction=False)
+    for action in ids:
+        pipe.exists(f"arq:job:{action}")
+    has_job = pipe.execute()
+    missing = sum(1 for action, job in zip(ids, has_job, strict=True) if not job or action not in queued)
+    queued_answers = [action for action, status in acked if status == "queued"]
+    missing += len(queued_answers) - len(set(queued_answers))
+    foreign = len(queued - sent)
+    client.flushdb()
+    client.close()
+    return missing, foreign
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="one short round (under a minute)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not on PATH (apt-get install wrk)")
+    seconds, rounds = (5.0, 1) if args.quick else (args.seconds, args.rounds)
+    # More distinct actions than a run can send at the rates seen here, so every request is a new one.
+    distinct = int(25_000 * seconds)
+
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
+        receiver_port, bare_port = free_port(), free_port()
+        env = {
+            "TRELLIS_REDIS_URL": redis_url,
+            "TRELLIS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+            "TRELLIS_TRELLO_SECRET": SECRET,
+            "TRELLIS_CALLBACK_URL": CALLBACK_URL,
+            "TRELLIS_QUEUE_NAME": QUEUE,
+            "TRELLIS_LOG_LEVEL": "warning",
+            "TRELLIS_LOG_FORMAT": "json",
+        }
+        receiver_argv = python_module("trellis", "serve", "--port", str(receiver_port))
+        bare_argv = python_module(
+            "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--log-level", "warning",
+            "--no-access-log", "--no-server-header",
+        )  # fmt: skip
+        receiver_runs: list[Run] = []
+        bare_runs: list[Run] = []
+        lost = extra = acked_total = 0
+        with running(receiver_argv, receiver_port, env), running(bare_argv, bare_port):
+            warmup = Path(tmp) / "warmup.lua"
+            write_script(warmup, ids(0xFFFF, 2000), ids(0xFFFE, 2000))
+            for port in (bare_port, receiver_port):
+                drive(port, warmup, args.connections, 1)
+            redis.Redis.from_url(redis_url).flushdb()
+            for round_number in range(rounds):
+                script = Path(tmp) / f"round{round_number}.lua"
+                actions = ids(2 * round_number, distinct)
+                write_script(script, actions, ids(2 * round_number + 1, distinct))
+                bare_runs.append(drive(bare_port, script, args.connections, seconds)[0])
+                run, acked = drive(receiver_port, script, args.connections, seconds)
+                receiver_runs.append(run)
+                missing, foreign = audit(redis_url, acked, set(actions))
+                acked_total += len(acked)
+                if run.requests > distinct:
+                    print(f"note: {run.requests} requests over {distinct} actions: some were redeliveries")
+                lost, extra = lost + missing, extra + foreign
+
+    receiver_rps = statistics.median(r.rps for r in receiver_runs)
+    bare_rps = statistics.median(r.rps for r in bare_runs)
+    p50 = statistics.median(r.p50_ms for r in receiver_runs)
+    p99 = statistics.median(r.p99_ms for r in receiver_runs)
+    non2xx = sum(r.non2xx + r.socket_errors for r in receiver_runs)
+    print(f"{'endpoint':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'non-2xx':>8}")
+    for name, runs in (("bare", bare_runs), ("receiver", receiver_runs)):
+        for r in runs:
+            print(f"{name:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p999_ms:9.2f} {r.non2xx:8d}")
+    print(f"{args.connections} connections, {seconds:.0f} s a run, {rounds} round(s), {os.cpu_count()} cores")
+    print(
+        f"audit: {lost} acknowledged actions not queued exactly once, {extra} foreign jobs, {non2xx} non-2xx"
+    )
+    print(
+        f"result: receiver ratio={receiver_rps / bare_rps:.3f} p99_ms={p99:.2f} lost={lost} "
+        f"rps={receiver_rps:.0f} bare_rps={bare_rps:.0f} p50_ms={p50:.2f} acked={acked_total} "
+        f"non2xx={non2xx} extra={extra}"
+    )
+
+
+if __name__ == "__main__":
+    main()

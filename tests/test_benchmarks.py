@@ -1,0 +1,36 @@
+"""The benchmarks run (quick mode) and their audits hold. Figures are printed, never asserted."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def result_line(script: str) -> dict[str, str]:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=True,
+        cwd=ROOT,
+    )
+    last = completed.stdout.strip().splitlines()[-1]
+    assert last.startswith("result: "), completed.stdout
+    print(completed.stdout)
+    return dict(field.split("=", 1) for field in last.split()[2:])
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_receiver_benchmark_loses_no_acknowledged_delivery() -> None:
+    figures = result_line("receiver.py")
+    assert figures["lost"] == "0"
+    assert figures["non2xx"] == "0"
+    assert float(figures["ratio"]) > 0
