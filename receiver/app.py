@@ -10,10 +10,13 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from membership.database import Database, is_sqlite, migrate
+from receiver.api.errors import EXCEPTION_HANDLERS
+from receiver.api.handlers import MembershipApi
+from receiver.api.openapi import openapi_document
 from receiver.health import Readiness, healthz
 from receiver.metrics import ReceiverMetrics
 from receiver.webhooks import TrelloWebhookEndpoint, WebhookConfig
@@ -40,7 +43,14 @@ def create_app(settings: Settings) -> Starlette:
     if webhook is not None:
         endpoint = TrelloWebhookEndpoint(webhook, queue, metrics)
         routes.append(Route("/webhooks/trello", endpoint, methods=["HEAD", "POST"]))
+    document = openapi_document()
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes += MembershipApi(database, queue).routes()
     routes += [
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", Readiness({"redis": redis.ping, "store": database.ping}).respond, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -65,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
             await database.dispose()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings
     app.state.queue = queue
     app.state.database = database

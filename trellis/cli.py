@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from membership.rules import Actor
 from trellis.logging import configure_logging
 from trellis.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class CliContext:
@@ -97,6 +102,129 @@ def migrate(cli: CliContext, revision: str) -> None:
 
     upgrade(cli.settings.database_url, revision)
     click.echo(f"store at revision {revision}")
+
+
+T = TypeVar("T")
+
+
+def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one store transaction (migrating an embedded SQLite store first); a broken rule
+    ends the command with one line."""
+    from membership.database import Database, is_sqlite, migrate
+    from membership.errors import RuleViolation
+
+    async def run() -> T:
+        if is_sqlite(settings.database_url):
+            await migrate(settings.database_url)
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except RuleViolation as exc:
+        click.echo(f"trellis: {exc.message}", err=True)
+        sys.exit(1)
+
+
+CLI_ACTOR = Actor.system("cli")
+
+
+@main.group()
+def orgs() -> None:
+    """Organizations linked to Trello workspaces."""
+
+
+@orgs.command("link")
+@click.argument("trello_org_id")
+@click.option("--name", required=True, help="The organization's name.")
+@click.option("--owner", "owner_email", required=True, help="Email of its first owner (created if new).")
+@click.option("--authority", type=click.Choice(["trello", "local"]), default="trello", show_default=True)
+@pass_cli
+def orgs_link(cli: CliContext, trello_org_id: str, name: str, owner_email: str, authority: str) -> None:
+    """Create the organization linked to TRELLO_ORG_ID (the workspace's id, not its name)."""
+    from membership.directory import link_organization
+
+    async def link(session: AsyncSession) -> str:
+        organization = await link_organization(
+            session, trello_org_id, name=name, owner_email=owner_email, authority=authority, actor=CLI_ACTOR
+        )
+        return (
+            f"organization {organization.id} linked to Trello workspace {trello_org_id}, owner {owner_email}"
+        )
+
+    click.echo(in_store(cli.settings, link))
+
+
+@main.group()
+def users() -> None:
+    """Users of the store."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--name", default=None)
+@pass_cli
+def users_create(cli: CliContext, email: str, name: str | None) -> None:
+    """Create a user with no membership (someone to invite)."""
+    from membership.directory import create_user
+
+    async def create(session: AsyncSession) -> str:
+        user = await create_user(session, email, name, actor=CLI_ACTOR)
+        return f"user {user.id} {user.email}"
+
+    click.echo(in_store(cli.settings, create))
+
+
+@users.command("list")
+@pass_cli
+def users_list(cli: CliContext) -> None:
+    """List every user with their linked Trello member."""
+    from membership.directory import list_users
+
+    async def rows(session: AsyncSession) -> list[str]:
+        return [
+            f"{u.id:>6}  {u.email or '-':40} {u.name or '-':24} {u.trello_member_id or '-'}"
+            for u in await list_users(session)
+        ]
+
+    for row in in_store(cli.settings, rows):
+        click.echo(row)
+
+
+@main.group()
+def tokens() -> None:
+    """Bearer tokens for the membership API."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@pass_cli
+def tokens_create(cli: CliContext, email: str) -> None:
+    """Print a new API token for EMAIL. It is shown this once: only its hash is kept."""
+    from membership.directory import create_token
+
+    async def create(session: AsyncSession) -> tuple[int, str]:
+        token, plain = await create_token(session, email)
+        return token.id, plain
+
+    token_id, plain = in_store(cli.settings, create)
+    click.echo(f"token {token_id} for {email} (shown once):", err=True)
+    click.echo(plain)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@pass_cli
+def tokens_revoke(cli: CliContext, token_id: int) -> None:
+    """Revoke the API token TOKEN_ID."""
+    from membership.directory import revoke_token
+
+    in_store(cli.settings, lambda session: revoke_token(session, token_id))
+    click.echo(f"token {token_id} revoked")
 
 
 @main.command()
