@@ -26,7 +26,8 @@ from membership.rules import Actor
 
 # Deliberately plain: one @, something on both sides, a dot in the domain, no spaces. Whether the address
 # exists is the invitee's to prove by accepting.
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL = re.compile(EMAIL_PATTERN)
 TOKEN_BYTES = 18  # base64url of 18 bytes is exactly 24 URL-safe characters
 
 

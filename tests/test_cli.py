@@ -73,3 +73,66 @@ def test_migrate_creates_the_schema(sqlite_url: str) -> None:
     assert result.returncode == 0, result.stderr
     listed = trellis("events", env={"TRELLIS_DATABASE_URL": sqlite_url})
     assert listed.stdout.strip() == "no events recorded"
+
+
+def test_bootstrap_from_the_command_line_gives_a_token_that_works(
+    sqlite_url: str, make_settings: object
+) -> None:
+    env = {"TRELLIS_DATABASE_URL": sqlite_url}
+    linked = trellis(
+        "orgs", "link", "5f0000000000000000000001", "--name", "Acme", "--owner", "Olive@Example.com", env=env
+    )
+    assert linked.returncode == 0, linked.stderr
+    assert "owner olive@example.com" in linked.stdout.lower()
+    created = trellis("tokens", "create", "olive@example.com", env=env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+
+    import asyncio
+
+    import httpx
+
+    from receiver.app import create_app
+
+    async def list_members() -> httpx.Response:
+        app = create_app(make_settings(database_url=sqlite_url))  # type: ignore[operator]
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await client.get(
+                    "/organizations/me/members", headers={"authorization": f"Bearer {token}"}
+                )
+
+    response = asyncio.run(list_members())
+    assert response.status_code == 200
+    assert [m["role"] for m in response.json()["data"]] == ["owner"]
+
+
+def test_linking_the_same_workspace_twice_is_refused_in_one_line(sqlite_url: str) -> None:
+    env = {"TRELLIS_DATABASE_URL": sqlite_url}
+    args = ("orgs", "link", "5f0000000000000000000001", "--name", "Acme", "--owner", "o@example.com")
+    trellis(*args, env=env)
+    again = trellis(*args, env=env)
+    assert again.returncode == 1
+    assert again.stderr.strip() == "trellis: Trello workspace 5f0000000000000000000001 is linked already"
+
+
+def test_users_create_and_list(sqlite_url: str) -> None:
+    env = {"TRELLIS_DATABASE_URL": sqlite_url}
+    assert trellis("users", "create", "Invitee@Example.com", "--name", "Ivy", env=env).returncode == 0
+    listed = trellis("users", "list", env=env)
+    assert "invitee@example.com" in listed.stdout
+    assert "Ivy" in listed.stdout
+
+
+def test_invalid_email_is_refused(sqlite_url: str) -> None:
+    result = trellis("users", "create", "not-an-email", env={"TRELLIS_DATABASE_URL": sqlite_url})
+    assert (result.returncode, result.stderr.strip()) == (1, "trellis: email is empty or invalid")
+
+
+def test_revoked_token_is_reported(sqlite_url: str) -> None:
+    env = {"TRELLIS_DATABASE_URL": sqlite_url}
+    trellis("users", "create", "u@example.com", env=env)
+    trellis("tokens", "create", "u@example.com", env=env)
+    assert trellis("tokens", "revoke", "1", env=env).stdout.strip() == "token 1 revoked"
+    assert trellis("tokens", "revoke", "1", env=env).returncode == 1

@@ -98,9 +98,13 @@ def worker(cli: CliContext) -> None:
 @pass_cli
 def migrate(cli: CliContext, revision: str) -> None:
     """Create or upgrade the store's schema."""
+    import logging
+
     from membership.database import upgrade
 
-    upgrade(cli.settings.database_url, revision)
+    settings = cli.settings
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    upgrade(settings.database_url, revision)
     click.echo(f"store at revision {revision}")
 
 

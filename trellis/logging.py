@@ -93,6 +93,8 @@ def configure_logging(
         lib_logger.propagate = True
     # One access line per webhook at full load is noise; our own handler logs what matters.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Schema upgrades happen by themselves at start for SQLite; `trellis migrate` turns their story on.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     structlog.configure(
         # filter_by_level first: a line below the level costs a method call, not a timestamp and a render.

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import orjson
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +41,8 @@ MAX_API_BODY_BYTES = 64 * 1024
 
 
 class Paging(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=MAX_ID)
 
@@ -53,15 +55,17 @@ class MembershipApi:
     def routes(self) -> list[Route]:
         members_path, invites_path = "/organizations/me/members", "/organizations/me/invites"
         return [
-            Route(members_path, self.list_members, methods=["GET"]),
-            Route(members_path + "/{member_id:int}", self.get_member, methods=["GET"]),
-            Route(members_path + "/{member_id:int}", self.change_role, methods=["PATCH"]),
-            Route(members_path + "/{member_id:int}", self.remove_member, methods=["DELETE"]),
-            Route(members_path + "/{member_id:int}/access", self.set_access, methods=["PUT"]),
-            Route(invites_path, self.list_invites, methods=["GET"]),
-            Route(invites_path, self.create_invite, methods=["POST"]),
-            Route(invites_path + "/{invite_id:int}", self.revoke_invite, methods=["DELETE"]),
-            Route("/organizations/invites/accept", self.accept_invite, methods=["POST"]),
+            route(members_path, GET=self.list_members),
+            route(
+                members_path + "/{member_id:int}",
+                GET=self.get_member,
+                PATCH=self.change_role,
+                DELETE=self.remove_member,
+            ),
+            route(members_path + "/{member_id:int}/access", PUT=self.set_access),
+            route(invites_path, GET=self.list_invites, POST=self.create_invite),
+            route(invites_path + "/{invite_id:int}", DELETE=self.revoke_invite),
+            route("/organizations/invites/accept", POST=self.accept_invite),
         ]
 
     # Members (seed 003)
@@ -193,6 +197,18 @@ class MembershipApi:
             log.warning(
                 "member changes left for the outbox sweep", changes=change_ids, error=type(exc).__name__
             )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def route(path: str, **handlers: Handler) -> Route:
+    """One route a path, whatever its methods, so that a 405 lists in `Allow` every method it takes."""
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
 
 
 def json(model: BaseModel, status: int = 200) -> Response:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from receiver.api.schemas import (
+    MAX_ID,
     AccessUpdate,
     Error,
     InviteAccept,
@@ -65,7 +66,7 @@ def _operation(
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     parameters = []
     if path_id:
-        schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+        schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
         parameters.append({"name": path_id, "in": "path", "required": True, "schema": schema})
     if paged:
         parameters += [
@@ -74,7 +75,11 @@ def _operation(
                 "in": "query",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
             },
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            {
+                "name": "offset",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
+            },
         ]
     if parameters:
         operation["parameters"] = parameters

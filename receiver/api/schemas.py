@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from membership.invites import EMAIL_PATTERN
 from membership.members import BoardGrant
 from membership.models import Invite, Membership
 from membership.paging import Page
@@ -45,7 +46,7 @@ class AccessUpdate(Request):
 
 
 class InviteCreate(Request):
-    email: Annotated[StrictStr, Field(max_length=320)]
+    email: Annotated[StrictStr, Field(max_length=320, pattern=EMAIL_PATTERN)]
     role: Role = "member"
     can_read_all_boards: StrictBool = False
     can_write_all_boards: StrictBool = False
