@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -106,6 +107,39 @@ def migrate(cli: CliContext, revision: str) -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
     upgrade(settings.database_url, revision)
     click.echo(f"store at revision {revision}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--fixture", type=click.Path(exists=True, dir_okay=False), help="JSON state to start from.")
+@click.option("--key", default="emulator-key", show_default=True, help="The API key it accepts.")
+@click.option("--token", default="emulator-token", show_default=True, help="The token it accepts.")
+@click.option(
+    "--secret", default="emulator-secret", show_default=True, help="The secret it signs webhooks with."
+)
+@click.option(
+    "--retry-delay", default=5.0, show_default=True, help="First pause before a failed delivery is retried."
+)
+def emulator(
+    host: str, port: int, fixture: str | None, key: str, token: str, secret: str, retry_delay: float
+) -> None:
+    """Run the Trello and SCIM emulator (the built-in sample workspace unless --fixture)."""
+    import uvicorn
+
+    from emulator.app import EmulatorConfig, create_emulator
+    from emulator.deliveries import DeliveryPolicy
+
+    configure_logging(secrets=[key, token, secret])
+    state = json.loads(Path(fixture).read_text()) if fixture else None
+    config = EmulatorConfig(
+        key=key,
+        token=token,
+        secret=secret,
+        fixture=state,
+        delivery=DeliveryPolicy(retry_base_delay=retry_delay),
+    )
+    uvicorn.run(create_emulator(config), host=host, port=port, log_config=None, server_header=False)
 
 
 T = TypeVar("T")
