@@ -34,3 +34,10 @@ def test_receiver_benchmark_loses_no_acknowledged_delivery() -> None:
     assert figures["lost"] == "0"
     assert figures["non2xx"] == "0"
     assert float(figures["ratio"]) > 0
+
+
+@pytest.mark.timeout(180)
+def test_limiter_benchmark_gets_no_429_from_the_emulator() -> None:
+    figures = result_line("limiter.py")
+    assert figures["rejected"] == "0"
+    assert float(figures["utilisation"]) > 0

@@ -93,6 +93,10 @@ def configure_logging(
         lib_logger.propagate = True
     # One access line per webhook at full load is noise; our own handler logs what matters.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs each request's full URL at INFO, and Trello's token endpoints carry the token in the
+    # path: our clients log their calls themselves, with the secrets left out.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # Schema upgrades happen by themselves at start for SQLite; `trellis migrate` turns their story on.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 

@@ -44,6 +44,24 @@ class Settings(BaseSettings):
     trello_base_url: str = "https://api.trello.com/1"
     callback_url: str | None = None
 
+    # Trello's limits, shared by every worker through Redis (defaults: Trello's published ones).
+    trello_key_limit: int = Field(default=300, ge=1)
+    trello_token_limit: int = Field(default=100, ge=1)
+    trello_limit_window_seconds: float = Field(default=10.0, gt=0)
+    trello_members_limit: int = Field(default=100, ge=1)
+    trello_members_window_seconds: float = Field(default=900.0, gt=0)
+    limiter_safety_margin: int = Field(default=0, ge=0)
+    limiter_bulk_reserve: float = Field(default=0.2, ge=0, lt=1)
+    limiter_bulk_max_wait_seconds: float = Field(default=30.0, gt=0)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Atlassian SCIM (opt-in: deactivation there disables the person in every Atlassian product).
+    scim_base_url: str = "https://api.atlassian.com"
+    scim_directory_id: str | None = None
+    scim_token: SecretStr | None = None
+    scim_limit: int = Field(default=100, ge=1)
+    scim_limit_window_seconds: float = Field(default=60.0, gt=0)
+
     # The HTTP edge.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -75,7 +93,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
-    @field_validator("trello_base_url", "callback_url")
+    @field_validator("trello_base_url", "callback_url", "scim_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         # Kept as the exact string given: the webhook signature covers the callback URL byte for byte,
@@ -107,7 +125,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The plain values of every secret set, for scrubbing them out of anything printed."""
-        secrets = (self.trello_api_key, self.trello_token, self.trello_secret)
+        secrets = (self.trello_api_key, self.trello_token, self.trello_secret, self.scim_token)
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 

@@ -10,6 +10,7 @@ from arq.worker import Function, func
 from membership.database import Database, is_sqlite, migrate
 from trellis.settings import Settings
 from workers import jobs
+from workers.clients import build_clients
 from workers.queue import JobQueue, deserialize, serialize
 from workers.runner import RetryPolicy
 
@@ -46,12 +47,15 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["retry_policy"] = policy
         ctx["database"] = Database(settings.database_url)
         ctx["queue"] = JobQueue(ctx["redis"], settings.queue_name)
+        ctx["clients"] = build_clients(settings, ctx["redis"])
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "queue" in ctx:
             await ctx["queue"].aclose()
         if "database" in ctx:
             await ctx["database"].dispose()
+        if "clients" in ctx:
+            await ctx["clients"].aclose()
 
     return {
         "functions": functions(policy),

@@ -1,0 +1,80 @@
+"""One benchmark worker process: TASKS tasks making token-scoped Trello calls through the shared limiter.
+
+Prints one JSON line: calls served, permits, Redis round trips, and every wait by priority.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from redis.asyncio import Redis
+
+from trellis.logging import configure_logging
+from workers.limiter import Limiter, Priority
+from workers.trello import RetryPolicy, TrelloClient, TrelloLimits
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    redis = Redis.from_url(args.redis)
+    limiter = Limiter(redis, "bench")
+    limits = TrelloLimits(key_max=args.key_max, token_max=args.token_max, window=args.window)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = TrelloClient(
+            http,
+            base_url=args.emulator + "/1",
+            key=args.key,
+            token=args.token,
+            limiter=limiter,
+            limits=limits,
+            retry=RetryPolicy(attempts=3, base=0.05, cap=1),
+        )
+        board = (await http.get(f"{args.emulator}/_emulator/state")).json()["boards"][0]["id"]
+        served = {p.name: 0 for p in Priority}
+        await asyncio.sleep(max(0.0, args.start_at - time.time()))
+        deadline = time.monotonic() + args.seconds
+
+        async def task(priority: Priority) -> None:
+            while time.monotonic() < deadline:
+                await client.board_memberships(board, priority=priority)
+                # Only calls done inside the run count: one still waiting for a permit at the deadline
+                # is granted in a window that the run does not pay for.
+                if time.monotonic() < deadline:
+                    served[priority.name] += 1
+
+        bulk = int(args.tasks * args.bulk_share)
+        priorities = [Priority.BULK] * bulk + [Priority.EVENT] * (args.tasks - bulk)
+        await asyncio.gather(*(task(p) for p in priorities))
+    await redis.aclose()
+    return {
+        "served": served,
+        "permits": limiter.stats.permits,
+        "round_trips": limiter.stats.round_trips,
+        "waits": {p.name: limiter.stats.waits[p] for p in Priority},
+    }
+
+
+def main() -> None:
+    configure_logging(level="warning", fmt="json")  # to stderr: stdout carries the one JSON line
+    parser = argparse.ArgumentParser()
+    for name in ("redis", "emulator", "key", "token"):
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--window", type=float, default=10)
+    parser.add_argument("--token-max", type=int, default=100)
+    parser.add_argument("--key-max", type=int, default=300)
+    parser.add_argument("--bulk-share", type=float, default=0)
+    parser.add_argument("--start-at", type=float, default=0)
+    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The shared limiter: exact against the emulator's count, fair between priorities, paused together."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from emulator.limits import Limits
+from tests.conftest import REDIS_URL
+from tests.emulator.conftest import TOKEN
+from tests.workers.conftest import NAMESPACE, ClientFactory
+from workers.limiter import Limit, Limiter, LimiterPolicy, Priority
+from workers.trello import TrelloClient, TrelloLimits
+
+
+async def hammer(client: TrelloClient, board: str, callers: int, seconds: float) -> int:
+    """`callers` tasks reading a board's members back to back for `seconds`; how many calls they made."""
+    deadline = time.monotonic() + seconds
+    done = 0
+
+    async def caller() -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            await client.board_members(board)
+            done += 1
+
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return done
+
+
+# The factory fixture opens a fresh emulator for every example, and each example empties Redis first.
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(callers=st.integers(2, 24), latency_ms=st.sampled_from([0, 3, 15]), maximum=st.integers(5, 20))
+async def test_in_no_window_does_the_emulator_see_more_than_the_limit(
+    open_trello: ClientFactory, redis_client: Redis, callers: int, latency_ms: int, maximum: int
+) -> None:
+    await redis_client.flushdb()
+    window = 0.5
+    async with open_trello(
+        emulator_limits=Limits(
+            token_max=maximum, token_window=window, key_max=10 * maximum, key_window=window
+        ),
+        client_limits=TrelloLimits(token_max=maximum, key_max=10 * maximum, window=window),
+    ) as (client, app):
+        app.state.faults.update({"latency_ms": latency_ms})
+        served = await hammer(client, next(iter(app.state.world.boards)), callers, 1.6)
+        rejected = app.state.limiter.counters.rejected.get(f"token:{TOKEN}", 0)
+    assert rejected == 0
+    assert served >= maximum * 3  # and it was kept busy: at least three windows' worth
+
+
+async def test_waiting_callers_sleep_rather_than_poll(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE)
+    limit = Limit("poll-test", 5, 0.5)
+
+    async def take() -> None:
+        async with limiter.permit([limit]):
+            pass
+
+    started = time.monotonic()
+    await asyncio.gather(*(take() for _ in range(20)))
+    elapsed = time.monotonic() - started
+    assert 1.4 < elapsed < 3.0  # 20 permits at 5 per 0.5 s
+    # A permit costs one acquire and one completion; each wait adds one more acquire, no busy loop.
+    assert limiter.stats.round_trips <= 2 * 20 + 20
+
+
+async def test_bulk_work_leaves_a_reserve_for_events(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_reserve=0.4, bulk_max_wait=60))
+    limit = Limit("reserve-test", 10, 2.0)
+    bulk_done = 0
+
+    async def bulk() -> None:
+        nonlocal bulk_done
+        async with limiter.permit([limit], Priority.BULK):
+            bulk_done += 1
+
+    bulk_tasks = [asyncio.create_task(bulk()) for _ in range(10)]
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    for _ in range(4):
+        async with limiter.permit([limit], Priority.EVENT):
+            pass
+    event_wait = time.monotonic() - started
+    assert bulk_done == 6  # bulk stopped at 10 - 40 %
+    assert event_wait < 0.2  # events found the reserve free
+    for task in bulk_tasks:
+        task.cancel()
+    await asyncio.gather(*bulk_tasks, return_exceptions=True)
+
+
+async def test_bulk_that_waited_too_long_competes_as_an_event(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_reserve=0.4, bulk_max_wait=0.3))
+    limit = Limit("aging-test", 5, 10.0)
+    for _ in range(3):  # events fill what bulk may use (5 - 40 %)
+        async with limiter.permit([limit], Priority.EVENT):
+            pass
+    started = time.monotonic()
+    async with limiter.permit([limit], Priority.BULK):
+        pass
+    assert 0.3 <= time.monotonic() - started < 2.0  # through once it had waited bulk_max_wait
+
+
+async def test_a_429_in_one_process_pauses_another(redis_client: Redis) -> None:
+    script = (
+        "import asyncio\n"
+        "from redis.asyncio import Redis\n"
+        "from workers.limiter import Limiter, LimiterPolicy\n"
+        f"r = Redis.from_url({REDIS_URL!r})\n"
+        f"l = Limiter(r, {NAMESPACE!r}, LimiterPolicy(pause_base=1.0, pause_cap=1.0))\n"
+        "print(asyncio.run(l.pause_for_429()))\n"
+    )
+    command = [sys.executable, "-c", script]
+    finished = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, check=True)
+    pause = float(finished.stdout)
+    limiter = Limiter(redis_client, NAMESPACE)
+    started = time.monotonic()
+    async with limiter.permit([Limit("pause-test", 100, 10.0)]):
+        pass
+    waited = time.monotonic() - started
+    assert 0.5 <= pause <= 1.0
+    assert waited >= pause - 0.15
+
+
+async def test_pauses_grow_while_429s_keep_coming(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(pause_base=0.1, pause_cap=10))
+    pauses = [await limiter.pause_for_429() for _ in range(5)]
+    ceilings = [0.1 * 2**k for k in range(5)]
+    assert all(c / 2 <= p <= c for p, c in zip(pauses, ceilings, strict=True))
+
+
+async def test_limits_are_kept_in_keys_that_do_not_hold_the_secrets(
+    open_trello: ClientFactory, redis_client: Redis
+) -> None:
+    async with open_trello() as (client, _):
+        await client.me()
+    keys = [k.decode() for k in await redis_client.keys("*")]
+    assert keys
+    assert not any(TOKEN in k or "k-test" in k for k in keys)
+
+
+async def test_safety_margin_keeps_permits_unused(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(safety_margin=2))
+    limit = Limit("margin-test", 5, 10.0)
+    for _ in range(3):
+        async with limiter.permit([limit]):
+            pass
+    waiting = asyncio.create_task(_take(limiter, limit))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # 3 of 5 taken, 2 kept back: the fourth waits
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+
+
+async def _take(limiter: Limiter, limit: Limit) -> None:
+    async with limiter.permit([limit]):
+        pass
