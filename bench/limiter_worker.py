@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 
 from trellis.logging import configure_logging
 from workers.limiter import Limiter, Priority
-from workers.trello import RetryPolicy, TrelloClient, TrelloLimits
+from workers.remote import RetryPolicy
+from workers.trello import TrelloClient, TrelloLimits
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:

@@ -32,7 +32,7 @@ class TransientError(Exception):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class JobRetryPolicy:
     max_tries: int = 8
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
@@ -56,7 +56,7 @@ def job(function: JobFunction) -> JobFunction:
 
     @functools.wraps(function)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        policy: RetryPolicy = ctx["retry_policy"]
+        policy: JobRetryPolicy = ctx["retry_policy"]
         job_try: int = ctx.get("job_try", 1)
         job_id: str = ctx.get("job_id", "")
         with structlog.contextvars.bound_contextvars(job_id=job_id, job=function.__name__, job_try=job_try):

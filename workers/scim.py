@@ -6,7 +6,6 @@ through the SCIM policy (never / approve / auto) before they get here.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,8 @@ import httpx
 import structlog
 
 from workers import errors
-from workers.limiter import Limit, Limiter, Priority, jitter, secret_digest
+from workers.limiter import Limit, Limiter, secret_digest
+from workers.remote import RemoteApi, RetryPolicy
 
 log = structlog.get_logger("workers.scim")
 
@@ -39,13 +39,13 @@ class ScimClient:
         token: str,
         limiter: Limiter,
         limits: ScimLimits | None = None,
-        attempts: int = 5,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self.http = http
         self.base = f"{base_url.rstrip('/')}/scim/directory/{directory_id}"
-        self._auth = f"Bearer {token}"
-        self.limiter = limiter
-        self.attempts = attempts
+        self._headers = {"authorization": f"Bearer {token}"}
+        self.remote = RemoteApi(
+            http, limiter, retry or RetryPolicy(), classify, errors.ScimUnavailable, errors.ScimRateLimited
+        )
         limits = limits or ScimLimits()
         self._limit = Limit(f"scim:{secret_digest(directory_id + token)}", limits.maximum, limits.window)
 
@@ -82,33 +82,19 @@ class ScimClient:
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         where = f"SCIM {method} {path}"
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.limiter.permit([self._limit], Priority.EVENT):
-                    response = await self.http.request(
-                        method,
-                        self.base + path,
-                        params=params,
-                        json=body,
-                        headers={"authorization": self._auth},
-                    )
-            except httpx.TransportError as exc:
-                error: errors.ScimError = errors.ScimUnavailable(f"{where}: no answer ({type(exc).__name__})")
-            else:
-                if response.is_success:
-                    value = response.json() if response.content else {}
-                    if not isinstance(value, dict):
-                        raise errors.ScimError(f"{where}: expected a JSON object")
-                    return value
-                error = classify(response, where)
-            if not error.transient or attempt >= self.attempts:
-                raise error
-            if isinstance(error, errors.ScimRateLimited):
-                await self.limiter.pause_for_429()
-            else:
-                await asyncio.sleep(jitter(0.5, attempt - 1, 30.0))
+        response = await self.remote.send(
+            method,
+            self.base + path,
+            where=where,
+            limits=[self._limit],
+            headers=self._headers,
+            params=params,
+            body=body,
+        )
+        value = response.json() if response.content else {}
+        if not isinstance(value, dict):
+            raise errors.ScimError(f"{where}: expected a JSON object")
+        return value
 
 
 def classify(response: httpx.Response, where: str) -> errors.ScimError:

@@ -1,14 +1,11 @@
 """The Trello REST client: typed methods for the calls Trellis makes, under the shared limiter.
 
 Key and token travel in the OAuth header, never in URLs, so they stay out of logs and error messages.
-Timeouts, dropped connections and 5xx are retried with exponential backoff and full jitter, a bounded
-number of times; a 429 pauses every worker through the limiter and is tried again; other 4xx are raised
-as typed errors at once.
+Retries follow `workers.remote`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +14,8 @@ import httpx
 import structlog
 
 from workers import errors
-from workers.limiter import Limit, Limiter, Priority, jitter, secret_digest
+from workers.limiter import Limit, Limiter, Priority, secret_digest
+from workers.remote import RemoteApi, RetryPolicy
 
 log = structlog.get_logger("workers.trello")
 
@@ -33,14 +31,6 @@ class TrelloLimits:
     members_window: float = 900.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5  # tries for timeouts, dropped connections and 5xx
-    rate_limited_attempts: int = 8  # tries for 429s, each after the shared pause
-    base: float = 0.5
-    cap: float = 30.0
-
-
 class TrelloClient:
     def __init__(
         self,
@@ -53,12 +43,18 @@ class TrelloClient:
         limits: TrelloLimits | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.http = http
         self.base_url = base_url.rstrip("/")
-        self._auth = f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"'
+        self._headers = {"authorization": f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"'}
         self._token = token
         self.limiter = limiter
-        self.retry = retry or RetryPolicy()
+        self.remote = RemoteApi(
+            http,
+            limiter,
+            retry or RetryPolicy(),
+            classify,
+            errors.TrelloUnavailable,
+            errors.TrelloRateLimited,
+        )
         limits = limits or TrelloLimits()
         self._key_limit = Limit(f"trello:key:{secret_digest(key)}", limits.key_max, limits.window)
         self._token_limit = Limit(f"trello:token:{secret_digest(token)}", limits.token_max, limits.window)
@@ -190,44 +186,22 @@ class TrelloClient:
         priority: Priority = Priority.EVENT,
         describe: str = "",
     ) -> Any:
-        """One call, retried as the policy says. `describe` names the path in errors if it holds a secret."""
-        where = f"{method} {describe or path}"
+        """One call. `describe` names the path in errors and logs when the path holds a secret."""
         limits = [self._key_limit, self._token_limit]
         if path.startswith("/members/"):
             limits.append(self._members_limit)
-        failures = rate_limited = 0
-        while True:
-            try:
-                async with self.limiter.permit(limits, priority):
-                    response = await self.http.request(
-                        method,
-                        self.base_url + path,
-                        params=params,
-                        json=body,
-                        headers={"authorization": self._auth},
-                    )
-            except httpx.TransportError as exc:
-                error: errors.TrelloError = errors.TrelloUnavailable(
-                    f"{where}: no answer ({type(exc).__name__})"
-                )
-            else:
-                self._note_headers(response)
-                if response.is_success:
-                    return response.json() if response.content else None
-                error = classify(response, where)
-            if isinstance(error, errors.TrelloRateLimited):
-                rate_limited += 1
-                if rate_limited >= self.retry.rate_limited_attempts:
-                    raise error
-                pause = await self.limiter.pause_for_429()
-                log.warning("trello said 429: every worker pauses", call=where, pause=round(pause, 2))
-                continue
-            failures += 1
-            if not error.transient or failures >= self.retry.attempts:
-                raise error
-            delay = jitter(self.retry.base, failures - 1, self.retry.cap)
-            log.info("trello call failed, retrying", call=where, error=str(error), retry_in=round(delay, 2))
-            await asyncio.sleep(delay)
+        response = await self.remote.send(
+            method,
+            self.base_url + path,
+            where=f"{method} {describe or path}",
+            limits=limits,
+            headers=self._headers,
+            priority=priority,
+            params=params,
+            body=body,
+        )
+        self._note_headers(response)
+        return response.json() if response.content else None
 
     def _note_headers(self, response: httpx.Response) -> None:
         # Read, never relied on: Trello does not promise these headers.

@@ -12,7 +12,7 @@ from trellis.settings import Settings
 from workers import jobs
 from workers.clients import build_clients
 from workers.queue import JobQueue, deserialize, serialize
-from workers.runner import RetryPolicy
+from workers.runner import JobRetryPolicy
 
 # Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
 JOB_TIMEOUT_SECONDS = 60
@@ -20,7 +20,7 @@ JOB_TIMEOUT_SECONDS = 60
 EVENT_RESULT_SECONDS = 3600
 
 
-def functions(policy: RetryPolicy) -> list[Function]:
+def functions(policy: JobRetryPolicy) -> list[Function]:
     return [
         func(
             jobs.apply_event,
@@ -34,7 +34,7 @@ def functions(policy: RetryPolicy) -> list[Function]:
 
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
-    policy = RetryPolicy(
+    policy = JobRetryPolicy(
         max_tries=settings.job_max_tries,
         base_seconds=settings.job_retry_base_seconds,
         cap_seconds=settings.job_retry_cap_seconds,

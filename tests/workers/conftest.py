@@ -15,7 +15,8 @@ from emulator.deliveries import DeliveryPolicy
 from emulator.limits import Limits
 from tests.emulator.conftest import KEY, SECRET, TOKEN
 from workers.limiter import Limiter, LimiterPolicy
-from workers.trello import RetryPolicy, TrelloClient, TrelloLimits
+from workers.remote import RetryPolicy
+from workers.trello import TrelloClient, TrelloLimits
 
 NAMESPACE = "trellis:test"
 ClientFactory = Callable[..., Any]

@@ -32,5 +32,5 @@ async def test_limits_and_policy_come_from_settings(
     assert clients.scim is not None
     assert clients.trello._token_limit.maximum == 42
     assert clients.limiter.policy.safety_margin == 3
-    assert clients.trello.limiter is clients.scim.limiter is clients.limiter  # one limiter for both
+    assert clients.trello.remote.limiter is clients.scim.remote.limiter is clients.limiter  # one for both
     await clients.aclose()

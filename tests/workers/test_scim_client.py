@@ -14,6 +14,7 @@ from emulator.limits import Limits
 from tests.workers.conftest import NAMESPACE
 from workers import errors
 from workers.limiter import Limiter, LimiterPolicy
+from workers.remote import RetryPolicy
 from workers.scim import ScimClient, ScimLimits
 
 
@@ -34,7 +35,7 @@ def client(http: httpx.AsyncClient, redis: Redis, token: str = EmulatorConfig.sc
         directory_id=EmulatorConfig.scim_directory,
         token=token,
         limiter=Limiter(redis, NAMESPACE, LimiterPolicy(pause_base=0.01, pause_cap=0.05)),
-        attempts=3,
+        retry=RetryPolicy(attempts=3, base=0.01, cap=0.05),
     )
 
 
@@ -105,7 +106,7 @@ async def test_directory_rate_limit_pauses_and_retries(redis_client: Redis) -> N
             token=EmulatorConfig.scim_token,
             limiter=Limiter(redis_client, NAMESPACE, LimiterPolicy(pause_base=0.1, pause_cap=0.3)),
             limits=ScimLimits(maximum=100, window=0.2),  # believes in more than the directory allows
-            attempts=6,
+            retry=RetryPolicy(attempts=6, rate_limited_attempts=10, base=0.01, cap=0.05),
         )
         found = [await scim.find_user_by_email("ken.thompson@acme.example") for _ in range(5)]
     assert all(user is not None for user in found)

@@ -17,7 +17,8 @@ from tests.workers.conftest import ClientFactory
 from trellis.logging import configure_logging
 from workers import errors
 from workers.limiter import Limiter
-from workers.trello import RetryPolicy, TrelloClient, TrelloLimits
+from workers.remote import RetryPolicy
+from workers.trello import TrelloClient, TrelloLimits
 
 
 async def acme(client: TrelloClient) -> tuple[str, dict[str, str], dict[str, str]]:
