@@ -76,3 +76,27 @@ async def test_job_that_cannot_succeed_lands_in_the_dead_letter_list(
     assert letter.job_id == "broken-job"
     assert letter.function == "apply_event"
     assert "InvalidDelivery" in letter.error
+
+
+async def test_every_line_a_job_writes_carries_its_job_id(settings: Settings, redis_client: Redis) -> None:
+    import io
+    import json
+    import logging
+
+    from trellis.logging import configure_logging
+    from workers.queue import Job, JobQueue
+
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
+    try:
+        payload = delivery()
+        await JobQueue(redis_client, settings.queue_name).enqueue(
+            Job("apply_event", (payload,), job_id=payload["action"]["id"])
+        )
+        await run_worker_until_idle(settings)
+    finally:
+        logging.getLogger().handlers.clear()
+    job_lines = [json.loads(line) for line in stream.getvalue().splitlines() if '"workers.' in line]
+    assert job_lines, "the job logged nothing"
+    assert all(line["job_id"] == payload["action"]["id"] for line in job_lines)
+    assert all(line["action_id"] == payload["action"]["id"] for line in job_lines)
