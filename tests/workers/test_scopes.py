@@ -1,0 +1,68 @@
+"""Per-scope work-queue semantics: coalesced while queued, once more if marked while running, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from workers.queue import JobQueue
+from workers.scopes import Scope, Scopes
+
+QUEUE = "trellis:test:queue"
+BOARD = Scope("board", "5f0b0a4d0b0a4d0b0a4d0b0a")
+
+
+def scopes(redis: Redis, **kwargs: float) -> Scopes:
+    return Scopes(redis, JobQueue(redis, QUEUE), **kwargs)
+
+
+async def test_a_burst_of_marks_queues_one_reconcile(redis_client: Redis) -> None:
+    work = scopes(redis_client)
+    queued = await asyncio.gather(*(work.mark(BOARD, reason="event") for _ in range(200)))
+    assert queued.count(True) == 1
+    assert await redis_client.zcard(QUEUE) == 1
+
+
+async def test_the_reconcile_is_deferred_by_the_debounce(redis_client: Redis) -> None:
+    await scopes(redis_client, debounce=5.0).mark(BOARD, reason="event")
+    [(_, score)] = await redis_client.zrange(QUEUE, 0, -1, withscores=True)
+    now_ms = (await redis_client.time())[0] * 1000
+    assert score > now_ms + 4000
+
+
+async def test_a_mark_during_the_run_queues_exactly_one_more(redis_client: Redis) -> None:
+    work = scopes(redis_client)
+    await work.mark(BOARD, reason="event")
+    await work.started(BOARD)
+    during = [await work.mark(BOARD, reason="event while running") for _ in range(5)]
+    again = await work.finished(BOARD)
+    assert during == [False] * 5
+    assert again is True
+    assert await redis_client.zcard(QUEUE) == 2
+    # The second run starts and ends with no mark: the scope is idle again.
+    await work.started(BOARD)
+    assert await work.finished(BOARD) is False
+    assert await work.mark(BOARD, reason="later event") is True
+
+
+async def test_a_run_with_no_marks_leaves_the_scope_idle(redis_client: Redis) -> None:
+    work = scopes(redis_client)
+    await work.mark(BOARD, reason="event")
+    await work.started(BOARD)
+    assert await work.finished(BOARD) is False
+    assert await redis_client.exists(f"trellis:scope:{BOARD}:state") == 0
+
+
+async def test_a_scope_whose_reconcile_was_lost_is_not_stuck(redis_client: Redis) -> None:
+    work = scopes(redis_client, lifetime=0.2)
+    await work.mark(BOARD, reason="event")
+    await redis_client.delete(QUEUE)  # the job is lost: its enqueue failed, say
+    await asyncio.sleep(0.3)
+    assert await work.mark(BOARD, reason="next event") is True
+
+
+async def test_scopes_do_not_share_state(redis_client: Redis) -> None:
+    work = scopes(redis_client)
+    assert await work.mark(BOARD, reason="e") is True
+    assert await work.mark(Scope("org", "5f0c0c0c0c0c0c0c0c0c0c0c"), reason="e") is True
