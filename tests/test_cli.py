@@ -136,3 +136,27 @@ def test_revoked_token_is_reported(sqlite_url: str) -> None:
     trellis("tokens", "create", "u@example.com", env=env)
     assert trellis("tokens", "revoke", "1", env=env).stdout.strip() == "token 1 revoked"
     assert trellis("tokens", "revoke", "1", env=env).returncode == 1
+
+
+def test_dead_letters_are_listed_replayed_and_dropped(redis_url: str) -> None:
+    import redis as sync_redis
+
+    from workers.deadletters import DEAD_LETTERS_KEY, DeadLetter
+
+    client = sync_redis.Redis.from_url(redis_url)
+    for job_id in ("job-a", "job-b"):
+        letter = DeadLetter(job_id, "apply_event", [{"action": {}}], {}, 8, "InvalidDelivery: no action")
+        client.hset(DEAD_LETTERS_KEY, job_id, letter.to_json())
+    env = {"TRELLIS_REDIS_URL": redis_url, "TRELLIS_QUEUE_NAME": "trellis:test:queue"}
+
+    listed = trellis("dead-letters", "list", env=env)
+    replayed = trellis("dead-letters", "replay", "job-a", env=env)
+    dropped = trellis("dead-letters", "drop", "job-b", "job-x", env=env)
+
+    assert listed.stdout.splitlines()[0].startswith("job-a  apply_event  tries=8  InvalidDelivery")
+    assert replayed.stdout.strip() == "job-a: queued again"
+    assert client.zcard("trellis:test:queue") == 1
+    assert dropped.returncode == 1
+    assert dropped.stdout.splitlines() == ["job-b: dropped", "job-x: no such dead letter"]
+    assert trellis("dead-letters", "list", env=env).stdout.strip() == "no dead letters"
+    client.close()

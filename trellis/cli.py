@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
+T = TypeVar("T")
+
+
 class CliContext:
     """Settings are loaded on first use, so `--help` works with a broken environment."""
 
@@ -142,7 +145,72 @@ def emulator(
     uvicorn.run(create_emulator(config), host=host, port=port, log_config=None, server_header=False)
 
 
-T = TypeVar("T")
+@main.group("dead-letters")
+def dead_letters() -> None:
+    """Jobs that failed for good: list them, queue them again, or drop them."""
+
+
+def with_dead_letters(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    from workers.deadletters import DeadLetters
+    from workers.queue import JobQueue, redis_client
+
+    async def run() -> T:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        try:
+            return await work(DeadLetters(redis), JobQueue(redis, settings.queue_name))
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+@dead_letters.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_cli
+def dead_letters_list(cli: CliContext, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    from dataclasses import asdict
+
+    letters = with_dead_letters(cli.settings, lambda letters, _: letters.list())
+    if not letters:
+        click.echo("no dead letters")
+    for letter in letters:
+        if as_json:
+            click.echo(json.dumps(asdict(letter)))
+        else:
+            click.echo(f"{letter.job_id}  {letter.function}  tries={letter.tries}  {letter.error}")
+
+
+@dead_letters.command("replay")
+@click.argument("job_ids", nargs=-1, required=True)
+@pass_cli
+def dead_letters_replay(cli: CliContext, job_ids: tuple[str, ...]) -> None:
+    """Queue the given dead letters again (under new job ids) and take them off the list."""
+
+    async def replay(letters: Any, queue: Any) -> list[bool]:
+        return [await letters.replay(job_id, queue) for job_id in job_ids]
+
+    outcomes = with_dead_letters(cli.settings, replay)
+    for job_id, replayed in zip(job_ids, outcomes, strict=True):
+        click.echo(f"{job_id}: {'queued again' if replayed else 'no such dead letter'}")
+    if not all(outcomes):
+        sys.exit(1)
+
+
+@dead_letters.command("drop")
+@click.argument("job_ids", nargs=-1, required=True)
+@pass_cli
+def dead_letters_drop(cli: CliContext, job_ids: tuple[str, ...]) -> None:
+    """Forget the given dead letters."""
+
+    async def drop(letters: Any, _: Any) -> list[bool]:
+        return [await letters.drop(job_id) for job_id in job_ids]
+
+    outcomes = with_dead_letters(cli.settings, drop)
+    for job_id, dropped in zip(job_ids, outcomes, strict=True):
+        click.echo(f"{job_id}: {'dropped' if dropped else 'no such dead letter'}")
+    if not all(outcomes):
+        sys.exit(1)
 
 
 def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
