@@ -1,0 +1,93 @@
+"""Boards as a reconcile sees them: who has which access, and the writer that records what Trello gave.
+
+Effective board access (DESIGN.md): the board's override if the membership has one, else write when
+`can_write_all_boards`, read when `can_read_all_boards`, else none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership import audit
+from membership.members import snapshot
+from membership.models import Board, BoardAccess, MemberChange, Membership, Organization, User
+from membership.rules import Actor
+
+Access = Literal["write", "read", "none"]
+
+
+def effective_access(membership: Membership, board_id: int) -> Access:
+    override = next((a for a in membership.board_access if a.board_id == board_id), None)
+    if override is not None:
+        return "write" if override.can_write else "read" if override.can_read else "none"
+    if membership.can_write_all_boards:
+        return "write"
+    return "read" if membership.can_read_all_boards else "none"
+
+
+@dataclass(frozen=True)
+class BoardView:
+    board: Board
+    organization: Organization
+    access: dict[str, Access]  # by Trello member id, for every member linked to Trello
+    memberships: dict[str, Membership]  # by Trello member id
+    pending: frozenset[str]  # Trello member ids with membership API changes not yet pushed
+
+
+async def board_by_trello_id(session: AsyncSession, trello_board_id: str) -> Board | None:
+    return await session.scalar(select(Board).where(Board.trello_board_id == trello_board_id))
+
+
+async def board_view(session: AsyncSession, board: Board) -> BoardView:
+    organization = await session.get(Organization, board.organization_id)
+    assert organization is not None  # a board's foreign key guarantees it
+    rows = await session.execute(
+        select(Membership, User.trello_member_id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.organization_id == board.organization_id, User.trello_member_id.is_not(None))
+    )
+    memberships = {member_id: m for m, member_id in rows.all() if member_id is not None}
+    pending_users = set(
+        (
+            await session.scalars(
+                select(MemberChange.user_id).where(
+                    MemberChange.organization_id == board.organization_id, MemberChange.done_at.is_(None)
+                )
+            )
+        ).all()
+    )
+    return BoardView(
+        board=board,
+        organization=organization,
+        access={member: effective_access(m, board.id) for member, m in memberships.items()},
+        memberships=memberships,
+        pending=frozenset(member for member, m in memberships.items() if m.user_id in pending_users),
+    )
+
+
+async def set_board_access(
+    session: AsyncSession, actor: Actor, membership: Membership, board_id: int, access: Access, *, cause: str
+) -> None:
+    """Give the membership `access` to the board through an override, audited with its cause."""
+    before = snapshot(membership)
+    override = next((a for a in membership.board_access if a.board_id == board_id), None)
+    if override is None:
+        override = BoardAccess(board_id=board_id)
+        membership.board_access.append(override)
+    override.can_read, override.can_write = access != "none", access == "write"
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        cause=cause,
+        action="board_access_synced",
+        entity="membership",
+        entity_id=membership.id,
+        organization_id=membership.organization_id,
+        before=before,
+        after=snapshot(membership),
+    )
