@@ -220,3 +220,23 @@ class MemberChange(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_member_changes_pending", "done_at", "id"),)
+
+
+class PendingApproval(Base):
+    """Something Trellis will not do without an operator: a plan the mass-change guard held, or a SCIM
+    deactivation under the `approve` policy."""
+
+    __tablename__ = "pending_approvals"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    organization_id: Mapped[int | None] = mapped_column(BigInteger)
+    scope: Mapped[str] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_pending_approvals_open", "decided_at", "id"),)

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=1.0, gt=0)
     job_retry_cap_seconds: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1)
+    reconcile_debounce_seconds: float = Field(default=1.0, ge=0)
 
     # Logging.
     log_format: LogFormat = "auto"

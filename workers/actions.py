@@ -100,3 +100,10 @@ def parse_date(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+def board_of(action: dict[str, Any]) -> str | None:
+    """The board an action is about, if any (`data.board.id`)."""
+    board = action.get("data", {}).get("board")
+    board_id = board.get("id") if isinstance(board, dict) else None
+    return board_id if isinstance(board_id, str) and TRELLO_ID.fullmatch(board_id) else None

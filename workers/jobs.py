@@ -8,8 +8,11 @@ import structlog
 
 from membership.database import Database
 from membership.events import record_event
-from workers.actions import parse_delivery
+from workers import errors, reconcile
+from workers.actions import board_of, parse_delivery
+from workers.clients import Clients
 from workers.runner import job
+from workers.scopes import Scope, Scopes
 
 log = structlog.get_logger("workers.jobs")
 
@@ -30,4 +33,31 @@ async def apply_event(ctx: dict[str, Any], body: dict[str, Any]) -> str:
                 payload=delivery.body,
             )
         log.info("event recorded" if recorded else "event already recorded")
+        # Level-triggered: the action only says where to look again. Marking again for a duplicate is
+        # harmless (marks coalesce) and covers a first run that died between recording and marking.
+        board = board_of(delivery.action)
+        if board is not None and ctx["clients"].trello is not None:
+            await ctx["scopes"].mark(Scope("board", board), reason=f"action:{delivery.action_id}")
     return "recorded" if recorded else "duplicate"
+
+
+@job
+async def reconcile_board(ctx: dict[str, Any], trello_board_id: str, reason: str = "") -> str:
+    """Make one board and the store agree, as `workers.reconcile` plans it."""
+    clients: Clients = ctx["clients"]
+    if clients.trello is None:
+        raise errors.TrelloUnauthorized("no Trello credentials are configured")
+    scopes: Scopes = ctx["scopes"]
+    scope = Scope("board", trello_board_id)
+    await scopes.started(scope)
+    try:
+        report = await reconcile.reconcile_board(
+            clients.trello, ctx["database"], trello_board_id, cause=f"reconcile ({reason or 'requested'})"
+        )
+    finally:
+        await scopes.finished(scope)
+    if report is None:
+        return "board not linked"
+    if report.approval_id is not None:
+        return f"held for approval {report.approval_id}"
+    return f"{len(report.applied)} applied, {len(report.refused)} refused"

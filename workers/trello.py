@@ -76,6 +76,11 @@ class TrelloClient:
     async def token_info(self) -> dict[str, Any]:
         return as_object(await self.get(f"/tokens/{self._token}", describe="/tokens/{token}"))
 
+    async def organization(self, org_id: str) -> dict[str, Any]:
+        return as_object(
+            await self.get(f"/organizations/{org_id}", {"fields": "id,name,displayName,premiumFeatures"})
+        )
+
     async def organization_memberships(
         self, org_id: str, *, priority: Priority = Priority.EVENT
     ) -> list[dict[str, Any]]:

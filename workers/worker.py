@@ -13,6 +13,7 @@ from workers import jobs
 from workers.clients import build_clients
 from workers.queue import JobQueue, deserialize, serialize
 from workers.runner import JobRetryPolicy
+from workers.scopes import Scopes
 
 # Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
 JOB_TIMEOUT_SECONDS = 60
@@ -26,6 +27,14 @@ def functions(policy: JobRetryPolicy) -> list[Function]:
             jobs.apply_event,
             name="apply_event",
             keep_result=EVENT_RESULT_SECONDS,
+            max_tries=policy.max_tries,
+            timeout=JOB_TIMEOUT_SECONDS,
+        ),
+        # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
+        func(
+            jobs.reconcile_board,
+            name="reconcile_board",
+            keep_result=0,
             max_tries=policy.max_tries,
             timeout=JOB_TIMEOUT_SECONDS,
         ),
@@ -48,6 +57,13 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["database"] = Database(settings.database_url)
         ctx["queue"] = JobQueue(ctx["redis"], settings.queue_name)
         ctx["clients"] = build_clients(settings, ctx["redis"])
+        # The scope state outlives the longest run by a margin, so a lost job cannot block its scope.
+        ctx["scopes"] = Scopes(
+            ctx["redis"],
+            ctx["queue"],
+            debounce=settings.reconcile_debounce_seconds,
+            lifetime=JOB_TIMEOUT_SECONDS * 3,
+        )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "queue" in ctx:

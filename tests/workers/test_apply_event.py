@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from membership.events import count_events, newest_events
 from tests.support import delivery, encode, signed_headers
 from trellis.settings import Settings
 from workers.deadletters import DeadLetters
+from workers.runner import JobRetryPolicy
 from workers.worker import worker_settings
 
 
@@ -50,7 +52,14 @@ async def test_apply_event_run_twice_records_the_action_once(settings: Settings)
     from workers.jobs import apply_event
 
     database = Database(settings.database_url)
-    ctx: dict[str, Any] = {"database": database, "retry_policy": None, "job_id": "x", "job_try": 1}
+    no_trello = SimpleNamespace(trello=None)  # without credentials apply_event only records
+    ctx: dict[str, Any] = {
+        "database": database,
+        "clients": no_trello,
+        "retry_policy": JobRetryPolicy(),
+        "job_id": "x",
+        "job_try": 1,
+    }
     payload = delivery()
 
     outcomes = [await apply_event(ctx, payload), await apply_event(ctx, payload)]

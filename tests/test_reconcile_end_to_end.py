@@ -1,0 +1,209 @@
+"""A person changes a board by hand in Trello; the webhook reaches the receiver, a worker reconciles.
+
+Everything real: the emulator and the receiver as processes, Redis, the store, an arq worker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from arq.worker import Worker
+from sqlalchemy import select
+
+from membership.boards import board_by_trello_id, board_view
+from membership.database import Database, migrate
+from membership.directory import add_board, link_organization
+from membership.members import BoardGrant, regrant
+from membership.models import AuditEntry, Membership, User
+from membership.rules import Actor
+from tests.conftest import SettingsFactory
+from tests.support import free_port
+from workers.worker import worker_settings
+
+KEY, TOKEN, SECRET = "e2e-key", "e2e-token", "e2e-secret"
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        assert process.poll() is None, "the process exited"
+        try:
+            httpx.get(url, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, f"nothing answered at {url}"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def services(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    emulator_port, receiver_port = free_port(), free_port()
+    emulator = f"http://127.0.0.1:{emulator_port}"
+    callback = f"http://127.0.0.1:{receiver_port}/webhooks/trello"
+    env = {
+        **os.environ,
+        "TRELLIS_REDIS_URL": redis_url,
+        "TRELLIS_DATABASE_URL": sqlite_url,
+        "TRELLIS_QUEUE_NAME": "trellis:test:queue",
+        "TRELLIS_TRELLO_SECRET": SECRET,
+        "TRELLIS_CALLBACK_URL": callback,
+        "TRELLIS_PORT": str(receiver_port),
+    }
+    logs = (tmp_path / "services.log").open("wb")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "trellis", "emulator", "--port", str(emulator_port), "--key", KEY,
+             "--token", TOKEN, "--secret", SECRET, "--retry-delay", "0.1"],
+            stdout=logs, stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen([sys.executable, "-m", "trellis", "serve"], env=env,
+                         stdout=logs, stderr=subprocess.STDOUT),
+    ]  # fmt: skip
+    wait_for(f"{emulator}/_emulator/state", processes[0])
+    wait_for(f"http://127.0.0.1:{receiver_port}/healthz", processes[1])
+    yield {"emulator": emulator, "callback": callback}
+    for process in processes:
+        process.terminate()
+        process.wait(20)
+    logs.close()
+
+
+async def store_like_trello(sqlite_url: str, state: dict[str, Any], authority: str) -> None:
+    """The store as Trello is now: every workspace member, every board, each member's board access."""
+    await migrate(sqlite_url)
+    database = Database(sqlite_url)
+    actor = Actor.system("test")
+    async with database.transaction() as session:
+        workspace = state["workspaces"][0]
+        organization = await link_organization(
+            session,
+            workspace["id"],
+            name="Acme",
+            owner_email="owner@acme.example",
+            authority=authority,
+            actor=actor,
+        )
+        boards = {
+            b["id"]: await add_board(session, organization.id, name=b["name"], trello_board_id=b["id"])
+            for b in state["boards"]
+        }
+        for member in state["members"]:
+            user = User(email=member["email"], name=member["fullName"], trello_member_id=member["id"])
+            session.add(user)
+            await session.flush()
+            grants = [
+                BoardGrant(boards[b["id"]].id, can_read=True, can_write=True)
+                for b in state["boards"]
+                if any(m["idMember"] == member["id"] for m in b["memberships"])
+            ]
+            membership = Membership(
+                organization_id=organization.id, user_id=user.id, role="member", board_access=[]
+            )
+            membership.board_access = regrant([], grants)
+            session.add(membership)
+    await database.dispose()
+
+
+async def deliver_and_reconcile(
+    services: dict[str, Any], settings: Any, person_adds: str, board_name: str
+) -> str:
+    emulator = services["emulator"]
+    async with httpx.AsyncClient(base_url=emulator) as trello:
+        state = (await trello.get("/_emulator/state")).json()
+        board = next(b["id"] for b in state["boards"] if b["name"] == board_name)
+        member = next(m["id"] for m in state["members"] if m["username"] == person_adds)
+        hook = await trello.post("/1/webhooks", params={"key": KEY, "token": TOKEN},
+                                 json={"callbackURL": services["callback"], "idModel": board})  # fmt: skip
+        assert hook.status_code == 200, hook.text
+        await trello.put(f"/_emulator/boards/{board}/members/{member}", json={"type": "normal"})
+        assert (await trello.post("/_emulator/deliveries/settle")).json()["settled"]
+    worker = Worker(**{**worker_settings(settings), "burst": True, "poll_delay": 0.05})
+    await worker.main()
+    await worker.close()
+    assert worker.jobs_failed == 0
+    return board
+
+
+async def emulator_state(services: dict[str, Any]) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        state: dict[str, Any] = (await client.get(services["emulator"] + "/_emulator/state")).json()
+        return state
+
+
+def settings_for(make_settings: SettingsFactory, services: dict[str, Any]) -> Any:
+    return make_settings(
+        trello_base_url=services["emulator"] + "/1", trello_api_key=KEY, trello_token=TOKEN,
+        trello_secret=SECRET, reconcile_debounce_seconds=0.2,
+    )  # fmt: skip
+
+
+async def test_enforcing_reverts_someone_added_to_a_board_by_hand(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="local")
+    settings = settings_for(make_settings, services)
+
+    board = await deliver_and_reconcile(services, settings, person_adds="ken.thompson", board_name="Roadmap")
+
+    after = await emulator_state(services)
+    ken = next(m["id"] for m in after["members"] if m["username"] == "ken.thompson")
+    roadmap = next(b for b in after["boards"] if b["id"] == board)
+    assert ken not in {m["idMember"] for m in roadmap["memberships"]}
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "RemoveFromTrello"))
+    await database.dispose()
+    assert entry is not None
+    assert entry.after["member_id"] == ken  # type: ignore[index]
+    assert entry.cause.startswith("reconcile (action:")
+
+
+async def test_mirroring_takes_the_change_into_the_store(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    settings = settings_for(make_settings, services)
+
+    board = await deliver_and_reconcile(services, settings, person_adds="ken.thompson", board_name="Roadmap")
+
+    ken = next(m["id"] for m in state["members"] if m["username"] == "ken.thompson")
+    after = await emulator_state(services)
+    assert ken in {m["idMember"] for b in after["boards"] if b["id"] == board for m in b["memberships"]}
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        linked = await board_by_trello_id(session, board)
+        assert linked is not None
+        assert (await board_view(session, linked)).access[ken] == "write"
+    await database.dispose()
+
+
+async def test_a_burst_on_one_board_is_reconciled_once(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_client: Any
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    settings = settings_for(make_settings, services)
+    emulator = services["emulator"]
+    async with httpx.AsyncClient(base_url=emulator) as trello:
+        board = next(b["id"] for b in state["boards"] if b["name"] == "Roadmap")
+        await trello.post("/1/webhooks", params={"key": KEY, "token": TOKEN},
+                          json={"callbackURL": services["callback"], "idModel": board})  # fmt: skip
+        for name in ("ken.thompson", "margaret.hamilton", "barbara.liskov", "hedy.lamarr"):
+            member = next(m["id"] for m in state["members"] if m["username"] == name)
+            await trello.put(f"/_emulator/boards/{board}/members/{member}", json={"type": "normal"})
+        assert (await trello.post("/_emulator/deliveries/settle")).json()["settled"]
+    worker = Worker(**{**worker_settings(settings), "burst": True, "poll_delay": 0.05})
+    await worker.main()
+    await worker.close()
+    # Four apply_event jobs, and one reconcile: two at most, if a mark lands while the first one runs.
+    assert 4 + 1 <= worker.jobs_complete <= 4 + 2
