@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from membership.boards import board_by_trello_id, board_view
@@ -26,6 +27,7 @@ from membership.models import AuditEntry, Membership, User
 from membership.rules import Actor
 from tests.conftest import SettingsFactory
 from tests.support import free_port
+from workers.queue import Job, JobQueue
 from workers.worker import worker_settings
 
 KEY, TOKEN, SECRET = "e2e-key", "e2e-token", "e2e-secret"
@@ -207,3 +209,69 @@ async def test_a_burst_on_one_board_is_reconciled_once(
     await worker.close()
     # Four apply_event jobs, and one reconcile: two at most, if a mark lands while the first one runs.
     assert 4 + 1 <= worker.jobs_complete <= 4 + 2
+
+
+def trellis(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trellis", *args], env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+
+async def test_a_plan_that_takes_too_much_waits_for_an_operator_then_goes_ahead(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_url: str
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="local")
+    roadmap = next(b for b in state["boards"] if b["name"] == "Roadmap")
+    leaving = sorted({m["idMember"] for m in roadmap["memberships"] if m["memberType"] == "normal"})[:3]
+    database = Database(sqlite_url)
+    async with database.transaction() as session:  # the store takes three people off the board at once
+        board = await board_by_trello_id(session, roadmap["id"])
+        assert board is not None
+        view = await board_view(session, board)
+        for member in leaving:
+            view.memberships[member].board_access = []
+    await database.dispose()
+    settings = settings_for(make_settings, services)
+    env = {
+        "TRELLIS_DATABASE_URL": sqlite_url,
+        "TRELLIS_REDIS_URL": redis_url,
+        "TRELLIS_QUEUE_NAME": "trellis:test:queue",
+        "TRELLIS_TRELLO_BASE_URL": services["emulator"] + "/1",
+        "TRELLIS_TRELLO_API_KEY": KEY,
+        "TRELLIS_TRELLO_TOKEN": TOKEN,
+    }
+
+    planned = trellis("plan", "--board", roadmap["id"], env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert "3 change(s) (held: 3 of" in planned.stdout
+
+    redis = Redis.from_url(redis_url)
+    await JobQueue(redis, "trellis:test:queue").enqueue(
+        Job("reconcile_board", (roadmap["id"],), {"reason": "test"})
+    )
+    await redis.aclose()
+    await run_worker(settings)
+    assert set(leaving) <= await members_of(services, roadmap["id"])  # held: nothing removed
+
+    listed = trellis("approvals", "list", env=env)
+    assert "board:" + roadmap["id"] in listed.stdout
+    approved = trellis("approvals", "approve", "1", env=env)
+    assert approved.returncode == 0, approved.stderr
+    await run_worker(settings)
+
+    assert not set(leaving) & await members_of(services, roadmap["id"])
+    assert trellis("approvals", "list", env=env).stdout.strip() == "no open approvals"
+
+
+async def members_of(services: dict[str, Any], board_id: str) -> set[str]:
+    boards = (await emulator_state(services))["boards"]
+    return {m["idMember"] for b in boards if b["id"] == board_id for m in b["memberships"]}
+
+
+async def run_worker(settings: Any) -> None:
+    worker = Worker(**{**worker_settings(settings), "burst": True, "poll_delay": 0.05})
+    await worker.main()
+    await worker.close()
+    assert worker.jobs_failed == 0

@@ -145,6 +145,116 @@ def emulator(
     uvicorn.run(create_emulator(config), host=host, port=port, log_config=None, server_header=False)
 
 
+@main.command()
+@click.option(
+    "--board", "boards", multiple=True, required=True, help="A linked board's Trello id (repeatable)."
+)
+@pass_cli
+def plan(cli: CliContext, boards: tuple[str, ...]) -> None:
+    """Show what a reconcile of each board would change, changing nothing."""
+    from membership.database import Database
+    from workers.clients import build_clients
+    from workers.queue import redis_client
+    from workers.reconcile import reconcile_board
+
+    settings = cli.settings
+    if not settings.has_trello_credentials:
+        click.echo("trellis: plan needs TRELLIS_TRELLO_API_KEY and TRELLIS_TRELLO_TOKEN", err=True)
+        sys.exit(2)
+
+    async def run() -> list[str]:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        clients = build_clients(settings, redis)
+        database = Database(settings.database_url)
+        lines = []
+        try:
+            assert clients.trello is not None
+            for board in boards:
+                report = await reconcile_board(clients.trello, database, board, cause="plan", apply=False)
+                if report is None:
+                    lines.append(f"board {board}: not linked in the store")
+                    continue
+                held = f" (held: {report.plan.held})" if report.plan.held else ""
+                lines.append(f"board {board}: {len(report.plan.changes)} change(s){held}")
+                lines += [
+                    f"  {type(op).__name__} {op.member_id}: {op.reason}" for op in report.plan.operations
+                ]
+        finally:
+            await clients.aclose()
+            await database.dispose()
+            await redis.aclose()
+        return lines
+
+    for line in asyncio.run(run()):
+        click.echo(line)
+
+
+@main.group()
+def approvals() -> None:
+    """What Trellis will not do without an operator: held plans."""
+
+
+@approvals.command("list")
+@pass_cli
+def approvals_list(cli: CliContext) -> None:
+    """List open approvals with what they would do."""
+    from membership.approvals import open_approvals
+
+    async def rows(session: AsyncSession) -> list[str]:
+        lines = []
+        for approval in await open_approvals(session):
+            lines.append(f"{approval.id:>5}  {approval.kind:16} {approval.scope:40} {approval.summary}")
+            for op in approval.payload.get("operations", []):
+                lines.append(f"         {op['operation']} {op['member_id']}: {op['reason']}")
+        return lines or ["no open approvals"]
+
+    for line in in_store(cli.settings, rows):
+        click.echo(line)
+
+
+@approvals.command("approve")
+@click.argument("approval_id", type=int)
+@pass_cli
+def approvals_approve(cli: CliContext, approval_id: int) -> None:
+    """Approve a held plan: its board is reconciled again, and the plan goes ahead if it takes access
+    from no one beyond those it named."""
+    from membership.approvals import decide
+    from workers.queue import Job, JobQueue, redis_client
+
+    settings = cli.settings
+    approval = in_store(
+        settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
+    )
+    kind, _, subject = approval.scope.partition(":")
+    if approval.kind == "plan" and kind == "board":
+
+        async def queue() -> None:
+            redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+            try:
+                job = Job(
+                    "reconcile_board",
+                    (subject,),
+                    {"reason": f"approval {approval_id}", "approval_id": approval_id},
+                )
+                await JobQueue(redis, settings.queue_name).enqueue(job)
+            finally:
+                await redis.aclose()
+
+        asyncio.run(queue())
+    click.echo(f"approval {approval_id} approved: {approval.scope} is reconciled again")
+
+
+@approvals.command("reject")
+@click.argument("approval_id", type=int)
+@pass_cli
+def approvals_reject(cli: CliContext, approval_id: int) -> None:
+    """Reject a held plan: nothing is applied (a later event or resync plans afresh)."""
+    from membership.approvals import decide
+
+    in_store(cli.settings, lambda session: decide(session, approval_id, approve=False, by="operator:cli"))
+    click.echo(f"approval {approval_id} rejected")
+
+
 @main.group("dead-letters")
 def dead_letters() -> None:
     """Jobs that failed for good: list them, queue them again, or drop them."""

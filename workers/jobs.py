@@ -8,6 +8,7 @@ import structlog
 
 from membership.database import Database
 from membership.events import record_event
+from membership.models import PendingApproval
 from workers import errors, reconcile
 from workers.actions import board_of, parse_delivery
 from workers.clients import Clients
@@ -42,9 +43,13 @@ async def apply_event(ctx: dict[str, Any], body: dict[str, Any]) -> str:
 
 
 @job
-async def reconcile_board(ctx: dict[str, Any], trello_board_id: str, reason: str = "") -> str:
-    """Make one board and the store agree, as `workers.reconcile` plans it."""
+async def reconcile_board(
+    ctx: dict[str, Any], trello_board_id: str, reason: str = "", approval_id: int | None = None
+) -> str:
+    """Make one board and the store agree, as `workers.reconcile` plans it; with `approval_id`, a plan
+    the operator approved goes ahead as long as it takes access from no one they did not approve."""
     clients: Clients = ctx["clients"]
+    approved = await approved_losing(ctx["database"], approval_id) if approval_id is not None else None
     if clients.trello is None:
         raise errors.TrelloUnauthorized("no Trello credentials are configured")
     scopes: Scopes = ctx["scopes"]
@@ -52,7 +57,11 @@ async def reconcile_board(ctx: dict[str, Any], trello_board_id: str, reason: str
     await scopes.started(scope)
     try:
         report = await reconcile.reconcile_board(
-            clients.trello, ctx["database"], trello_board_id, cause=f"reconcile ({reason or 'requested'})"
+            clients.trello,
+            ctx["database"],
+            trello_board_id,
+            cause=f"reconcile ({reason or 'requested'})",
+            approved_losing=approved,
         )
     finally:
         await scopes.finished(scope)
@@ -61,3 +70,11 @@ async def reconcile_board(ctx: dict[str, Any], trello_board_id: str, reason: str
     if report.approval_id is not None:
         return f"held for approval {report.approval_id}"
     return f"{len(report.applied)} applied, {len(report.refused)} refused"
+
+
+async def approved_losing(database: Database, approval_id: int) -> frozenset[str]:
+    async with database.transaction() as session:
+        approval = await session.get(PendingApproval, approval_id)
+    if approval is None or approval.decision != "approved":
+        return frozenset()
+    return frozenset(approval.payload.get("losing", []))

@@ -91,6 +91,7 @@ class Plan:
     board_id: str
     operations: list[Operation] = field(default_factory=list)
     held: str | None = None  # why an operator must approve it first, if so
+    losing: frozenset[str] = frozenset()  # members the plan takes access from
 
     @property
     def changes(self) -> list[Operation]:
@@ -116,7 +117,8 @@ def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> Pl
         elif access_of(role) != local:
             reason = f"Trello has them as {role or 'not a member'}; the store follows Trello"
             operations.append(SetStoreAccess(member, access_of(role), reason))
-    return Plan(desired.board_id, operations, _guard(operations, desired, actual, policy))
+    losing = frozenset(op.member_id for op in operations if _takes_access(op, desired, actual))
+    return Plan(desired.board_id, operations, _guard(losing, desired, actual, policy), losing)
 
 
 def _push(member: str, local: Access, role: BoardRole | None, policy: Policy, pushed: str) -> list[Operation]:
@@ -136,11 +138,8 @@ def _push(member: str, local: Access, role: BoardRole | None, policy: Policy, pu
     return [SetTrelloRole(member, target, f"{local} access in the store: {verb} to {target} ({pushed})")]
 
 
-def _guard(
-    operations: list[Operation], desired: DesiredBoard, actual: ActualBoard, policy: Policy
-) -> str | None:
+def _guard(losing: frozenset[str], desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> str | None:
     """Why the plan must wait for an operator, when it takes access from too many people at once."""
-    losing = {op.member_id for op in operations if _takes_access(op, desired, actual)}
     size = max(len(actual.roles), len([a for a in desired.access.values() if a != "none"]), 1)
     # One person losing access (an offboarding) is never held, whatever the thresholds.
     if len(losing) > 1 and (len(losing) > policy.guard_members or len(losing) / size > policy.guard_share):

@@ -60,8 +60,13 @@ async def reconcile_board(
     cause: str,
     priority: Priority = Priority.EVENT,
     apply: bool = True,
+    approved_losing: frozenset[str] | None = None,
 ) -> BoardReport | None:
-    """Make one board and the store agree; None when the board is not linked in the store."""
+    """Make one board and the store agree; None when the board is not linked in the store.
+
+    `approved_losing`: the members an operator approved taking access from; a held plan that takes it
+    from no one else goes ahead.
+    """
     # Trello first: the plan must not rest on a store read older than what Trello says.
     roles = {
         row["idMember"]: row["memberType"]
@@ -84,11 +89,12 @@ async def reconcile_board(
     report = BoardReport(trello_board_id, plan)
     if not apply or not plan.changes:
         return report
-    if plan.held is not None:
+    if plan.held is not None and not (approved_losing is not None and plan.losing <= approved_losing):
         async with database.transaction() as session:
             approval = await approvals.request(
                 session, kind="plan", organization_id=view.organization.id, scope=f"board:{trello_board_id}",
-                summary=plan.held, payload={"operations": [describe(op) for op in plan.operations]},
+                summary=plan.held, payload={"operations": [describe(op) for op in plan.operations],
+                                            "losing": sorted(plan.losing)},
                 actor=RECONCILER, cause=cause,
             )  # fmt: skip
         report.approval_id = approval.id
