@@ -91,3 +91,20 @@ async def set_board_access(
         before=before,
         after=snapshot(membership),
     )
+
+
+async def membership_by_trello_ids(
+    session: AsyncSession, trello_org_id: str, trello_member_id: str
+) -> tuple[Organization | None, Membership | None]:
+    """The linked organization and, if the store has one, that Trello member's membership of it."""
+    organization = await session.scalar(
+        select(Organization).where(Organization.trello_org_id == trello_org_id)
+    )
+    if organization is None:
+        return None, None
+    membership = await session.scalar(
+        select(Membership)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.organization_id == organization.id, User.trello_member_id == trello_member_id)
+    )
+    return organization, membership

@@ -165,9 +165,18 @@ async def set_access(
 
 
 async def remove_member(
-    session: AsyncSession, actor: Actor, organization_id: int, member_id: int, *, cause: str
+    session: AsyncSession,
+    actor: Actor,
+    organization_id: int,
+    member_id: int,
+    *,
+    cause: str,
+    push: bool = True,
 ) -> dict[str, Any]:
-    """Remove the membership with its board access records; returns what was removed."""
+    """Remove the membership with its board access records; returns what was removed.
+
+    `push=False` when the removal comes from Trello: there is nothing for Trello to follow.
+    """
     await lock_organization(session, organization_id)
     membership = await find_member(session, organization_id, member_id)
     rules.check_removal(
@@ -193,7 +202,10 @@ async def remove_member(
         organization_id=organization_id,
         before=removed,
     )
-    await outbox.add(session, organization_id=organization_id, user_id=user.id, kind="remove", cause=cause)
+    if push:
+        await outbox.add(
+            session, organization_id=organization_id, user_id=user.id, kind="remove", cause=cause
+        )
     return removed
 
 

@@ -19,7 +19,7 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from membership.boards import board_by_trello_id, board_view
+from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids
 from membership.database import Database, migrate
 from membership.directory import add_board, link_organization
 from membership.members import BoardGrant, regrant
@@ -275,3 +275,61 @@ async def run_worker(settings: Any) -> None:
     await worker.main()
     await worker.close()
     assert worker.jobs_failed == 0
+
+
+async def test_someone_removed_from_the_workspace_is_taken_off_every_board(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    workspace = state["workspaces"][0]["id"]
+    grace = next(m["id"] for m in state["members"] if m["username"] == "grace.hopper")
+    boards_before = {
+        b["name"] for b in state["boards"] if any(m["idMember"] == grace for m in b["memberships"])
+    }
+    assert boards_before == {"Roadmap", "Hiring"}
+    async with httpx.AsyncClient(base_url=services["emulator"]) as trello:
+        watch = {"callbackURL": services["callback"], "idModel": workspace}
+        hook = await trello.post("/1/webhooks", params={"key": KEY, "token": TOKEN}, json=watch)
+        assert hook.status_code == 200, hook.text
+        await trello.delete(
+            f"/_emulator/organizations/{workspace}/members/{grace}"
+        )  # Trello leaves the boards
+        assert (await trello.post("/_emulator/deliveries/settle")).json()["settled"]
+
+    await run_worker(settings_for(make_settings, services))
+
+    after = await emulator_state(services)
+    assert not any(m["idMember"] == grace for b in after["boards"] for m in b["memberships"])
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        organization, membership = await membership_by_trello_ids(session, workspace, grace)
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "member_offboarded"))
+    await database.dispose()
+    assert organization is not None
+    assert membership is None  # mirroring: the store follows Trello
+    assert entry is not None
+    assert len(entry.after["boards"]) == 2  # type: ignore[index]
+
+
+async def test_an_offboarding_for_someone_still_in_the_workspace_removes_nothing(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_url: str
+) -> None:
+    # A late, repeated or replayed delivery: Trello is asked, and the member is still there.
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    workspace = state["workspaces"][0]["id"]
+    grace = next(m["id"] for m in state["members"] if m["username"] == "grace.hopper")
+    redis = Redis.from_url(redis_url)
+    await JobQueue(redis, "trellis:test:queue").enqueue(
+        Job("offboard_member", (workspace, grace), {"reason": "replay"})
+    )
+    await redis.aclose()
+
+    await run_worker(settings_for(make_settings, services))
+
+    after = await emulator_state(services)
+    assert {b["name"] for b in after["boards"] if any(m["idMember"] == grace for m in b["memberships"])} == {
+        "Roadmap",
+        "Hiring",
+    }

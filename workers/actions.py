@@ -107,3 +107,23 @@ def board_of(action: dict[str, Any]) -> str | None:
     board = action.get("data", {}).get("board")
     board_id = board.get("id") if isinstance(board, dict) else None
     return board_id if isinstance(board_id, str) and TRELLO_ID.fullmatch(board_id) else None
+
+
+def member_of(action: dict[str, Any]) -> str | None:
+    """The member an action is about: the field differs from one action type to another."""
+    data = action.get("data", {})
+    for candidate in (
+        data.get("idMember"),
+        data.get("idMemberAdded"),
+        (data.get("member") or {}).get("id") if isinstance(data.get("member"), dict) else None,
+        (action.get("member") or {}).get("id") if isinstance(action.get("member"), dict) else None,
+    ):
+        if isinstance(candidate, str) and TRELLO_ID.fullmatch(candidate):
+            return candidate
+    return None
+
+
+def organization_of(action: dict[str, Any]) -> str | None:
+    organization = action.get("data", {}).get("organization")
+    org_id = organization.get("id") if isinstance(organization, dict) else None
+    return org_id if isinstance(org_id, str) and TRELLO_ID.fullmatch(org_id) else None

@@ -9,9 +9,10 @@ import structlog
 from membership.database import Database
 from membership.events import record_event
 from membership.models import PendingApproval
-from workers import errors, reconcile
-from workers.actions import board_of, parse_delivery
+from workers import errors, offboard, reconcile
+from workers.actions import Delivery, board_of, member_of, organization_of, parse_delivery
 from workers.clients import Clients
+from workers.queue import Job
 from workers.runner import job
 from workers.scopes import Scope, Scopes
 
@@ -36,10 +37,41 @@ async def apply_event(ctx: dict[str, Any], body: dict[str, Any]) -> str:
         log.info("event recorded" if recorded else "event already recorded")
         # Level-triggered: the action only says where to look again. Marking again for a duplicate is
         # harmless (marks coalesce) and covers a first run that died between recording and marking.
-        board = board_of(delivery.action)
-        if board is not None and ctx["clients"].trello is not None:
-            await ctx["scopes"].mark(Scope("board", board), reason=f"action:{delivery.action_id}")
+        if ctx["clients"].trello is not None:
+            await follow_up(ctx, delivery)
     return "recorded" if recorded else "duplicate"
+
+
+async def follow_up(ctx: dict[str, Any], delivery: Delivery) -> None:
+    """The reconciles an action calls for: its board's, and an offboarding for a workspace removal."""
+    reason = f"action:{delivery.action_id}"
+    board = board_of(delivery.action)
+    if board is not None:
+        await ctx["scopes"].mark(Scope("board", board), reason=reason)
+    organization, member = organization_of(delivery.action), member_of(delivery.action)
+    if delivery.type == "removeMemberFromOrganization" and organization and member:
+        # One offboarding a member at a time: the job id dedupes repeated deliveries while it waits.
+        job = Job(
+            "offboard_member",
+            (organization, member),
+            {"reason": reason},
+            job_id=f"offboard:{organization}:{member}",
+        )
+        await ctx["queue"].enqueue(job)
+
+
+@job
+async def offboard_member(ctx: dict[str, Any], trello_org_id: str, member_id: str, reason: str = "") -> str:
+    """Take a member who left the workspace off every one of its boards (and, mirroring, out of the store)."""
+    clients: Clients = ctx["clients"]
+    if clients.trello is None:
+        raise errors.TrelloUnauthorized("no Trello credentials are configured")
+    report = await offboard.offboard_member(
+        clients.trello, ctx["database"], trello_org_id, member_id, cause=f"offboard ({reason or 'requested'})"
+    )
+    if report.skipped:
+        return f"skipped: {report.skipped}"
+    return f"off {len(report.removed_from)} board(s), {len(report.refused)} refused; store: {report.store}"
 
 
 @job

@@ -30,6 +30,13 @@ def functions(policy: JobRetryPolicy) -> list[Function]:
             max_tries=policy.max_tries,
             timeout=JOB_TIMEOUT_SECONDS,
         ),
+        func(
+            jobs.offboard_member,
+            name="offboard_member",
+            keep_result=0,
+            max_tries=policy.max_tries,
+            timeout=JOB_TIMEOUT_SECONDS * 5,
+        ),
         # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
         func(
             jobs.reconcile_board,
