@@ -37,6 +37,11 @@ def service_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
         "TRELLIS_QUEUE_NAME": "trellis:test:queue",
         "TRELLIS_PORT": str(free_port()),
         "TRELLIS_LOG_FORMAT": "json",
+        # With credentials `trellis run` supervises the service (without, it plays the demo); nothing
+        # listens at this address, so no call leaves the machine.
+        "TRELLIS_TRELLO_API_KEY": "k",
+        "TRELLIS_TRELLO_TOKEN": "t",
+        "TRELLIS_TRELLO_BASE_URL": "http://127.0.0.1:9/1",
     }
 
 
@@ -47,12 +52,14 @@ def service(service_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.
         [sys.executable, "-m", "trellis", "run"], env=service_env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{service_env['TRELLIS_PORT']}"
-    wait_until(lambda: _ready(base))
-    yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-    log.close()
+    try:
+        wait_until(lambda: _ready(base))
+        yield process
+    finally:  # also when start-up failed: nothing may outlive the test
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+        log.close()
 
 
 def _ready(base: str) -> bool:

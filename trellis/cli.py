@@ -482,12 +482,31 @@ def events(cli: CliContext, limit: int, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--exit", "exit_after", is_flag=True, help="Stop once the story is told.")
+@pass_cli
+def demo(cli: CliContext, exit_after: bool) -> None:
+    """The whole loop against the emulator: no Trello credentials needed."""
+    from trellis.demo import run_demo
+    from trellis.supervisor import RedisUnavailable
+
+    try:
+        sys.exit(run_demo(cli.settings, exit_after=exit_after))
+    except RedisUnavailable as exc:
+        click.echo(f"trellis: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
 @pass_cli
 def run(cli: CliContext) -> None:
-    """Run a receiver and a worker together under one supervisor (a small install)."""
+    """Run a receiver and a worker under one supervisor; without Trello credentials, play the demo."""
     from trellis.supervisor import Child, RedisUnavailable, Supervisor, start_local_redis, trellis_command
 
     settings = cli.settings
+    if not settings.has_trello_credentials:
+        click.echo("No Trello credentials (TRELLIS_TRELLO_API_KEY, TRELLIS_TRELLO_TOKEN): playing the demo.")
+        click.get_current_context().invoke(demo, exit_after=False)
+        return
     try:
         local_redis = start_local_redis(settings.redis_url)
     except RedisUnavailable as exc:
