@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import random
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -68,7 +69,8 @@ class Dispatcher:
     secret: str
     faults: Faults
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    attempts: list[Attempt] = field(default_factory=list)
+    # The last attempts, for tests and operators; bounded so that a long run does not grow without end.
+    attempts: deque[Attempt] = field(default_factory=lambda: deque(maxlen=100_000))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _client: httpx.AsyncClient | None = None
 

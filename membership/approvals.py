@@ -28,6 +28,17 @@ async def request(
 ) -> PendingApproval:
     if kind not in KINDS:
         raise ValueError(f"unknown approval kind {kind!r}")
+    # One open approval a scope: a plan held again (the next event on the board) updates it.
+    existing = await session.scalar(
+        select(PendingApproval)
+        .where(
+            PendingApproval.kind == kind, PendingApproval.scope == scope, PendingApproval.decided_at.is_(None)
+        )
+        .with_for_update()
+    )
+    if existing is not None:
+        existing.summary, existing.payload = summary[:500], payload
+        return existing
     approval = PendingApproval(
         kind=kind, organization_id=organization_id, scope=scope, summary=summary[:500], payload=payload
     )
@@ -71,3 +82,11 @@ async def decide(session: AsyncSession, approval_id: int, *, approve: bool, by: 
         after={"kind": approval.kind, "scope": approval.scope},
     )
     return approval
+
+
+async def approved_members(session: AsyncSession, approval_id: int) -> frozenset[str]:
+    """The members an approved plan may take access from; none if it is not (or no longer) approved."""
+    approval = await session.get(PendingApproval, approval_id)
+    if approval is None or approval.decision != "approved":
+        return frozenset()
+    return frozenset(approval.payload.get("losing", []))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.models import AuditEntry
@@ -35,12 +34,3 @@ def record(
     )
     session.add(entry)
     return entry
-
-
-async def entries(
-    session: AsyncSession, organization_id: int | None = None, limit: int = 100
-) -> list[AuditEntry]:
-    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if organization_id is not None:
-        statement = statement.where(AuditEntry.organization_id == organization_id)
-    return list((await session.scalars(statement)).all())

@@ -12,10 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -96,11 +94,3 @@ async def migrate(url: str, revision: str = "head") -> None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-
-
-async def current_revision(db: Database) -> str | None:
-    def _read(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
-
-    async with db.engine.connect() as conn:
-        return await conn.run_sync(_read)

@@ -75,12 +75,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
             await database.dispose()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
-    app.state.settings = settings
-    app.state.queue = queue
-    app.state.database = database
-    app.state.metrics = metrics
-    return app
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 
 
 def webhook_config(settings: Settings) -> WebhookConfig | None:

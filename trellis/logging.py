@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -111,15 +111,3 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-
-
-def bind_context(**values: Any) -> None:
-    structlog.contextvars.bind_contextvars(**values)
-
-
-def clear_context() -> None:
-    structlog.contextvars.clear_contextvars()
-
-
-def context() -> MutableMapping[str, Any]:
-    return structlog.contextvars.get_contextvars()

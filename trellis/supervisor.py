@@ -78,7 +78,13 @@ class Supervisor:
                 continue
             if now - child.started_at > HEALTHY_RUN_SECONDS:
                 child.pause = 0.5
-            log.error("child exited, restarting", child=child.name, code=code, pause=child.pause)
+            log.error(
+                "child exited, restarting",
+                child=child.name,
+                code=code,
+                pause=child.pause,
+                restarts=child.restarts,
+            )
             child.restart_at = now + child.pause
             child.pause = min(child.pause * 2, RESTART_PAUSE_MAX)
 

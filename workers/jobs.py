@@ -6,15 +6,16 @@ from typing import Any
 
 import structlog
 
+from membership import approvals
 from membership.database import Database
 from membership.events import record_event
-from membership.models import PendingApproval
 from workers import errors, offboard, reconcile
 from workers.actions import Delivery, board_of, member_of, organization_of, parse_delivery
 from workers.clients import Clients
 from workers.queue import Job
 from workers.runner import job
 from workers.scopes import Scope, Scopes
+from workers.trello import TrelloClient
 
 log = structlog.get_logger("workers.jobs")
 
@@ -51,23 +52,20 @@ async def follow_up(ctx: dict[str, Any], delivery: Delivery) -> None:
     organization, member = organization_of(delivery.action), member_of(delivery.action)
     if delivery.type == "removeMemberFromOrganization" and organization and member:
         # One offboarding a member at a time: the job id dedupes repeated deliveries while it waits.
-        job = Job(
+        offboarding = Job(
             "offboard_member",
             (organization, member),
             {"reason": reason},
             job_id=f"offboard:{organization}:{member}",
         )
-        await ctx["queue"].enqueue(job)
+        await ctx["queue"].enqueue(offboarding)
 
 
 @job
 async def offboard_member(ctx: dict[str, Any], trello_org_id: str, member_id: str, reason: str = "") -> str:
     """Take a member who left the workspace off every one of its boards (and, mirroring, out of the store)."""
-    clients: Clients = ctx["clients"]
-    if clients.trello is None:
-        raise errors.TrelloUnauthorized("no Trello credentials are configured")
     report = await offboard.offboard_member(
-        clients.trello, ctx["database"], trello_org_id, member_id, cause=f"offboard ({reason or 'requested'})"
+        trello_of(ctx), ctx["database"], trello_org_id, member_id, cause=f"offboard ({reason or 'requested'})"
     )
     if report.skipped:
         return f"skipped: {report.skipped}"
@@ -80,16 +78,17 @@ async def reconcile_board(
 ) -> str:
     """Make one board and the store agree, as `workers.reconcile` plans it; with `approval_id`, a plan
     the operator approved goes ahead as long as it takes access from no one they did not approve."""
-    clients: Clients = ctx["clients"]
-    approved = await approved_losing(ctx["database"], approval_id) if approval_id is not None else None
-    if clients.trello is None:
-        raise errors.TrelloUnauthorized("no Trello credentials are configured")
+    trello = trello_of(ctx)
+    approved = None
+    if approval_id is not None:
+        async with ctx["database"].transaction() as session:
+            approved = await approvals.approved_members(session, approval_id)
     scopes: Scopes = ctx["scopes"]
     scope = Scope("board", trello_board_id)
     await scopes.started(scope)
     try:
         report = await reconcile.reconcile_board(
-            clients.trello,
+            trello,
             ctx["database"],
             trello_board_id,
             cause=f"reconcile ({reason or 'requested'})",
@@ -104,9 +103,8 @@ async def reconcile_board(
     return f"{len(report.applied)} applied, {len(report.refused)} refused"
 
 
-async def approved_losing(database: Database, approval_id: int) -> frozenset[str]:
-    async with database.transaction() as session:
-        approval = await session.get(PendingApproval, approval_id)
-    if approval is None or approval.decision != "approved":
-        return frozenset()
-    return frozenset(approval.payload.get("losing", []))
+def trello_of(ctx: dict[str, Any]) -> TrelloClient:
+    clients: Clients = ctx["clients"]
+    if clients.trello is None:  # not retried: it will not pass until an operator configures them
+        raise errors.TrelloUnauthorized("no Trello credentials are configured")
+    return clients.trello

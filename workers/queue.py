@@ -146,10 +146,6 @@ class JobQueue:
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
         return list(await asyncio.gather(*(self.enqueue(job) for job in jobs)))
 
-    async def depth(self) -> int:
-        """Jobs waiting in the queue (due now or deferred)."""
-        return int(await self.redis.zcard(self.queue_name))
-
     def _prepare(self, job: Job) -> _Prepared:
         now_ms = int(time.time() * 1000)
         job_id = job.job_id or uuid.uuid4().hex

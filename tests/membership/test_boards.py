@@ -76,3 +76,19 @@ async def test_recording_what_trello_gave_sets_an_override_and_audits_it(world: 
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "board_access_synced"))
     assert entry is not None
     assert entry.cause == "action:abc"
+
+
+async def test_a_plan_held_again_updates_its_open_approval(world: World) -> None:
+    from membership import approvals
+
+    async with world.database.transaction() as session:
+        first = await approvals.request(
+            session, kind="plan", organization_id=world.organization_id, scope="board:b1", summary="3 of 5",
+            payload={"losing": ["a", "b", "c"]}, actor=SYSTEM, cause="t",
+        )  # fmt: skip
+        again = await approvals.request(
+            session, kind="plan", organization_id=world.organization_id, scope="board:b1", summary="4 of 5",
+            payload={"losing": ["a", "b", "c", "d"]}, actor=SYSTEM, cause="t",
+        )  # fmt: skip
+        assert again.id == first.id
+        assert [a.summary for a in await approvals.open_approvals(session)] == ["4 of 5"]

@@ -1,0 +1,195 @@
+"""Commands for operators: plan, approvals, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from trellis.cli import CliContext, T, in_store, main, pass_cli
+from trellis.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@main.command()
+@click.option(
+    "--board", "boards", multiple=True, required=True, help="A linked board's Trello id (repeatable)."
+)
+@pass_cli
+def plan(cli: CliContext, boards: tuple[str, ...]) -> None:
+    """Show what a reconcile of each board would change, changing nothing."""
+    from membership.database import Database
+    from workers.clients import build_clients
+    from workers.queue import redis_client
+    from workers.reconcile import reconcile_board
+
+    settings = cli.settings
+    if not settings.has_trello_credentials:
+        click.echo("trellis: plan needs TRELLIS_TRELLO_API_KEY and TRELLIS_TRELLO_TOKEN", err=True)
+        sys.exit(2)
+
+    async def run() -> list[str]:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        clients = build_clients(settings, redis)
+        database = Database(settings.database_url)
+        lines = []
+        try:
+            assert clients.trello is not None
+            for board in boards:
+                report = await reconcile_board(clients.trello, database, board, cause="plan", apply=False)
+                if report is None:
+                    lines.append(f"board {board}: not linked in the store")
+                    continue
+                held = f" (held: {report.plan.held})" if report.plan.held else ""
+                lines.append(f"board {board}: {len(report.plan.changes)} change(s){held}")
+                lines += [
+                    f"  {type(op).__name__} {op.member_id}: {op.reason}" for op in report.plan.operations
+                ]
+        finally:
+            await clients.aclose()
+            await database.dispose()
+            await redis.aclose()
+        return lines
+
+    for line in asyncio.run(run()):
+        click.echo(line)
+
+
+@main.group()
+def approvals() -> None:
+    """What Trellis will not do without an operator: held plans."""
+
+
+@approvals.command("list")
+@pass_cli
+def approvals_list(cli: CliContext) -> None:
+    """List open approvals with what they would do."""
+    from membership.approvals import open_approvals
+
+    async def rows(session: AsyncSession) -> list[str]:
+        lines = []
+        for approval in await open_approvals(session):
+            lines.append(f"{approval.id:>5}  {approval.kind:16} {approval.scope:40} {approval.summary}")
+            for op in approval.payload.get("operations", []):
+                lines.append(f"         {op['operation']} {op['member_id']}: {op['reason']}")
+        return lines or ["no open approvals"]
+
+    for line in in_store(cli.settings, rows):
+        click.echo(line)
+
+
+@approvals.command("approve")
+@click.argument("approval_id", type=int)
+@pass_cli
+def approvals_approve(cli: CliContext, approval_id: int) -> None:
+    """Approve a held plan: its board is reconciled again, and the plan goes ahead if it takes access
+    from no one beyond those it named."""
+    from membership.approvals import decide
+    from workers.queue import Job, JobQueue, redis_client
+
+    settings = cli.settings
+    approval = in_store(
+        settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
+    )
+    kind, _, subject = approval.scope.partition(":")
+    if approval.kind == "plan" and kind == "board":
+
+        async def queue() -> None:
+            redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+            try:
+                job = Job(
+                    "reconcile_board",
+                    (subject,),
+                    {"reason": f"approval {approval_id}", "approval_id": approval_id},
+                )
+                await JobQueue(redis, settings.queue_name).enqueue(job)
+            finally:
+                await redis.aclose()
+
+        asyncio.run(queue())
+    click.echo(f"approval {approval_id} approved: {approval.scope} is reconciled again")
+
+
+@approvals.command("reject")
+@click.argument("approval_id", type=int)
+@pass_cli
+def approvals_reject(cli: CliContext, approval_id: int) -> None:
+    """Reject a held plan: nothing is applied (a later event or resync plans afresh)."""
+    from membership.approvals import decide
+
+    in_store(cli.settings, lambda session: decide(session, approval_id, approve=False, by="operator:cli"))
+    click.echo(f"approval {approval_id} rejected")
+
+
+@main.group("dead-letters")
+def dead_letters() -> None:
+    """Jobs that failed for good: list them, queue them again, or drop them."""
+
+
+def with_dead_letters(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    from workers.deadletters import DeadLetters
+    from workers.queue import JobQueue, redis_client
+
+    async def run() -> T:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        try:
+            return await work(DeadLetters(redis), JobQueue(redis, settings.queue_name))
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+@dead_letters.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_cli
+def dead_letters_list(cli: CliContext, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    from dataclasses import asdict
+
+    letters = with_dead_letters(cli.settings, lambda letters, _: letters.list())
+    if not letters:
+        click.echo("no dead letters")
+    for letter in letters:
+        if as_json:
+            click.echo(json.dumps(asdict(letter)))
+        else:
+            click.echo(f"{letter.job_id}  {letter.function}  tries={letter.tries}  {letter.error}")
+
+
+@dead_letters.command("replay")
+@click.argument("job_ids", nargs=-1, required=True)
+@pass_cli
+def dead_letters_replay(cli: CliContext, job_ids: tuple[str, ...]) -> None:
+    """Queue the given dead letters again (under new job ids) and take them off the list."""
+
+    async def replay(letters: Any, queue: Any) -> list[bool]:
+        return [await letters.replay(job_id, queue) for job_id in job_ids]
+
+    outcomes = with_dead_letters(cli.settings, replay)
+    for job_id, replayed in zip(job_ids, outcomes, strict=True):
+        click.echo(f"{job_id}: {'queued again' if replayed else 'no such dead letter'}")
+    if not all(outcomes):
+        sys.exit(1)
+
+
+@dead_letters.command("drop")
+@click.argument("job_ids", nargs=-1, required=True)
+@pass_cli
+def dead_letters_drop(cli: CliContext, job_ids: tuple[str, ...]) -> None:
+    """Forget the given dead letters."""
+
+    async def drop(letters: Any, _: Any) -> list[bool]:
+        return [await letters.drop(job_id) for job_id in job_ids]
+
+    outcomes = with_dead_letters(cli.settings, drop)
+    for job_id, dropped in zip(job_ids, outcomes, strict=True):
+        click.echo(f"{job_id}: {'dropped' if dropped else 'no such dead letter'}")
+    if not all(outcomes):
+        sys.exit(1)
