@@ -85,8 +85,11 @@ def _stop(signum: int, frame: object) -> None:
 def run_demo(settings: Settings, *, exit_after: bool, console: Console | None = None) -> int:
     console = console or Console()
     # SIGTERM (systemd, docker stop, kill) must stop the children like Ctrl-C does: Python's default
-    # would end this process at once and leave them running.
+    # would end this process at once and leave them running. SIGINT gets the same handler, set here
+    # because a process started in the background of a shell inherits SIGINT ignored, and would miss
+    # the Ctrl-C its children obey.
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     local_redis = start_local_redis(settings.redis_url)
     try:
         with tempfile.TemporaryDirectory(prefix="trellis-demo-") as tmp:
