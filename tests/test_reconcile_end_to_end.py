@@ -19,9 +19,10 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from membership import outbox
 from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids
 from membership.database import Database, migrate
-from membership.directory import add_board, link_organization
+from membership.directory import add_board, create_token, create_user, link_organization
 from membership.members import BoardGrant, regrant
 from membership.models import AuditEntry, Membership, User
 from membership.rules import Actor
@@ -333,3 +334,85 @@ async def test_an_offboarding_for_someone_still_in_the_workspace_removes_nothing
         "Roadmap",
         "Hiring",
     }
+
+
+async def owner_token(sqlite_url: str) -> str:
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        _, token = await create_token(session, "owner@acme.example")
+    await database.dispose()
+    return token
+
+
+async def api_member_id(trello_member_id: str, sqlite_url: str) -> int:
+    """The membership id the API names a linked Trello member by."""
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        user = await session.scalar(select(User).where(User.trello_member_id == trello_member_id))
+        assert user is not None
+        membership = await session.scalar(select(Membership).where(Membership.user_id == user.id))
+        assert membership is not None
+    await database.dispose()
+    return membership.id
+
+
+async def test_changes_made_through_the_api_reach_trello(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    ken = next(m["id"] for m in state["members"] if m["username"] == "ken.thompson")
+    grace = next(m["id"] for m in state["members"] if m["username"] == "grace.hopper")
+    headers = {"authorization": f"Bearer {await owner_token(sqlite_url)}"}
+    receiver = services["callback"].removesuffix("/webhooks/trello")
+
+    async with httpx.AsyncClient(base_url=receiver, headers=headers) as api:
+        ken_member = await api_member_id(ken, sqlite_url)
+        grace_member = await api_member_id(grace, sqlite_url)
+        promoted = await api.patch(f"/organizations/me/members/{ken_member}", json={"role": "admin"})
+        removed = await api.delete(f"/organizations/me/members/{grace_member}")
+    assert (promoted.status_code, removed.status_code) == (200, 200)
+
+    await run_worker(settings_for(make_settings, services))
+
+    after = await emulator_state(services)
+    roles = {m["idMember"]: m["memberType"] for m in after["workspaces"][0]["memberships"]}
+    assert roles[ken] == "admin"
+    assert grace not in roles
+    assert not any(m["idMember"] == grace for b in after["boards"] for m in b["memberships"])
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        assert await outbox.pending(session) == []  # every change pushed and marked done
+    await database.dispose()
+
+
+async def test_an_accepted_invite_becomes_a_trello_invitation_and_a_linked_member(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    receiver = services["callback"].removesuffix("/webhooks/trello")
+    owner = {"authorization": f"Bearer {await owner_token(sqlite_url)}"}
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        newcomer = await create_user(session, "newcomer@example.com", "New Comer", actor=Actor.system("test"))
+        _, newcomer_token = await create_token(session, "newcomer@example.com")
+    async with httpx.AsyncClient(base_url=receiver) as api:
+        invite = await api.post(
+            "/organizations/me/invites", json={"email": "newcomer@example.com"}, headers=owner
+        )
+        accepted = await api.post(
+            "/organizations/invites/accept", json={"token": invite.json()["token"]},
+            headers={"authorization": f"Bearer {newcomer_token}"},
+        )  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+
+    await run_worker(settings_for(make_settings, services))
+
+    async with database.transaction() as session:
+        linked = await session.get(User, newcomer.id)
+    await database.dispose()
+    assert linked is not None
+    assert linked.trello_member_id is not None
+    rows = {m["idMember"]: m for m in (await emulator_state(services))["workspaces"][0]["memberships"]}
+    assert rows[linked.trello_member_id]["unconfirmed"] is True

@@ -9,7 +9,7 @@ import structlog
 from membership import approvals
 from membership.database import Database
 from membership.events import record_event
-from workers import errors, offboard, reconcile
+from workers import errors, offboard, push, reconcile
 from workers.actions import Delivery, board_of, member_of, organization_of, parse_delivery
 from workers.clients import Clients
 from workers.queue import Job
@@ -70,6 +70,13 @@ async def offboard_member(ctx: dict[str, Any], trello_org_id: str, member_id: st
     if report.skipped:
         return f"skipped: {report.skipped}"
     return f"off {len(report.removed_from)} board(s), {len(report.refused)} refused; store: {report.store}"
+
+
+@job
+async def push_member_change(ctx: dict[str, Any], change_id: int) -> str:
+    """Make Trello follow one change made through the membership API, then mark it done."""
+    report = await push.push_member_change(trello_of(ctx), ctx["database"], change_id)
+    return f"{report.outcome}: {len(report.boards)} board(s) reconciled"
 
 
 @job

@@ -12,7 +12,7 @@ from trellis.settings import Settings
 from workers import jobs
 from workers.clients import build_clients
 from workers.queue import JobQueue, deserialize, serialize
-from workers.runner import JobRetryPolicy
+from workers.runner import JobFunction, JobRetryPolicy
 from workers.scopes import Scopes
 
 # Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
@@ -22,29 +22,21 @@ EVENT_RESULT_SECONDS = 3600
 
 
 def functions(policy: JobRetryPolicy) -> list[Function]:
+    def registered(job: JobFunction, *, keep_result: int = 0, timeout: int = JOB_TIMEOUT_SECONDS) -> Function:
+        return func(
+            job, name=job.__name__, keep_result=keep_result, max_tries=policy.max_tries, timeout=timeout
+        )
+
     return [
-        func(
-            jobs.apply_event,
-            name="apply_event",
-            keep_result=EVENT_RESULT_SECONDS,
-            max_tries=policy.max_tries,
-            timeout=JOB_TIMEOUT_SECONDS,
+        registered(jobs.apply_event, keep_result=EVENT_RESULT_SECONDS),
+        # A change's job id dedupes it while its result is kept, as for events.
+        registered(
+            jobs.push_member_change, keep_result=EVENT_RESULT_SECONDS, timeout=JOB_TIMEOUT_SECONDS * 5
         ),
-        func(
-            jobs.offboard_member,
-            name="offboard_member",
-            keep_result=0,
-            max_tries=policy.max_tries,
-            timeout=JOB_TIMEOUT_SECONDS * 5,
-        ),
+        # One call a board of the workspace: longer than a single reconcile.
+        registered(jobs.offboard_member, timeout=JOB_TIMEOUT_SECONDS * 5),
         # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
-        func(
-            jobs.reconcile_board,
-            name="reconcile_board",
-            keep_result=0,
-            max_tries=policy.max_tries,
-            timeout=JOB_TIMEOUT_SECONDS,
-        ),
+        registered(jobs.reconcile_board),
     ]
 
 
