@@ -58,7 +58,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "served": served,
         "permits": limiter.stats.permits,
         "round_trips": limiter.stats.round_trips,
-        "waits": {p.name: limiter.stats.waits[p] for p in Priority},
+        "waits": {p.name: list(limiter.stats.waits[p]) for p in Priority},
     }
 
 

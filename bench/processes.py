@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,14 +11,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from trellis.supervisor import RedisUnavailable, free_port, start_local_redis
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -61,13 +55,17 @@ def running(
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """A redis-server of the benchmark's own: nothing else shares its keys or its CPU queue."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("bench: redis-server is not on PATH (apt-get install redis-server)")
-    port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    with running(argv, port):
-        yield f"redis://127.0.0.1:{port}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    try:
+        process = start_local_redis(url)
+    except RedisUnavailable as exc:
+        sys.exit(f"bench: {exc}")
+    try:
+        yield url
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(10)
 
 
 def python_module(*args: str) -> list[str]:

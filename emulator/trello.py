@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from emulator.deliveries import Dispatcher, Faults
 from emulator.limits import RateLimiter
-from emulator.world import Board, Member, TrelloError, Webhook, World, new_id, not_found
+from emulator.world import Board, Member, TrelloError, Webhook, Workspace, World, new_id, not_found
 
 OAUTH_FIELD = re.compile(r'(\w+)="([^"]*)"')
 
@@ -131,6 +131,24 @@ class TrelloApi:
         return serve
 
     # Permissions, as Trello refuses them: 401 "unauthorized permission requested".
+
+    def workspace_of(self, call: Call, *, admin: bool = False) -> Workspace:
+        """The workspace the path names, if the token's member may see it (or, `admin`, change it)."""
+        workspace = self.world.workspace(call.path("id"))
+        if admin:
+            self.require_workspace_admin(call, workspace.id)
+        else:
+            self.require_visible_workspace(call, workspace.id)
+        return workspace
+
+    def board_of(self, call: Call, *, admin: bool = False) -> Board:
+        """The board the path names, if the token's member may see it (or, `admin`, change it)."""
+        board = self.world.board(call.path("id"))
+        if admin:
+            self.require_board_admin(call, board)
+        else:
+            self.require_visible_board(call, board)
+        return board
 
     def require_workspace_admin(self, call: Call, workspace_id: str) -> None:
         membership = self.world.workspace(workspace_id).memberships.get(call.member.id)
@@ -249,16 +267,14 @@ class TrelloApi:
     # Workspaces
 
     async def get_workspace(self, call: Call) -> dict[str, Any]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_visible_workspace(call, workspace.id)
+        workspace = self.workspace_of(call)
         return {
             **workspace.summary(),
             "premiumFeatures": ["observers"] if workspace.plan in ("premium", "enterprise") else [],
         }
 
     async def workspace_memberships(self, call: Call) -> list[dict[str, Any]]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_visible_workspace(call, workspace.id)
+        workspace = self.workspace_of(call)
         with_member = call.flag("member")
         wanted = call.params.get("filter", "all")
         return [
@@ -268,13 +284,11 @@ class TrelloApi:
         ]
 
     async def workspace_members(self, call: Call) -> list[dict[str, Any]]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_visible_workspace(call, workspace.id)
+        workspace = self.workspace_of(call)
         return [self.world.members[m].public() for m in workspace.memberships]
 
     async def workspace_boards(self, call: Call) -> list[dict[str, Any]]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_visible_workspace(call, workspace.id)
+        workspace = self.workspace_of(call)
         boards = [
             b
             for b in self.world.workspace_boards(workspace.id)
@@ -284,8 +298,7 @@ class TrelloApi:
         return [pick(board_json(b), fields) for b in boards]
 
     async def invite_by_email(self, call: Call) -> dict[str, Any]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_workspace_admin(call, workspace.id)
+        workspace = self.workspace_of(call, admin=True)
         email = str(call.params.get("email", ""))
         if "@" not in email:
             raise TrelloError(400, "invalid email")
@@ -293,15 +306,10 @@ class TrelloApi:
         member = self.world.invite_to_workspace(
             workspace.id, email, str(call.params.get("fullName", "")), member_type, by=call.member.id
         )
-        return {
-            "id": workspace.id,
-            "members": [self.world.members[m].public() for m in workspace.memberships],
-            "idMember": member.id,
-        }
+        return {**self.members_answer(workspace.id, workspace.memberships), "idMember": member.id}
 
     async def set_workspace_member(self, call: Call) -> dict[str, Any]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_workspace_admin(call, workspace.id)
+        workspace = self.workspace_of(call, admin=True)
         member = self.world.member(call.path("member"))
         self.world.set_workspace_member(
             workspace.id, member.id, str(call.params.get("type", "normal")), by=call.member.id
@@ -318,8 +326,7 @@ class TrelloApi:
         return await self._remove_from_workspace(call, from_boards=True)
 
     async def _remove_from_workspace(self, call: Call, *, from_boards: bool) -> dict[str, Any]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_workspace_admin(call, workspace.id)
+        workspace = self.workspace_of(call, admin=True)
         member = self.world.member(call.path("member"))
         self.world.remove_workspace_member(
             workspace.id, member.id, by=call.member.id, from_boards=from_boards
@@ -330,8 +337,7 @@ class TrelloApi:
         }
 
     async def deactivate(self, call: Call) -> dict[str, Any]:
-        workspace = self.world.workspace(call.path("id"))
-        self.require_workspace_admin(call, workspace.id)
+        workspace = self.workspace_of(call, admin=True)
         member = self.world.member(call.path("member"))
         value = str(call.params.get("value", "")).lower()
         if value not in ("true", "false"):
@@ -342,18 +348,20 @@ class TrelloApi:
     # Boards
 
     async def get_board(self, call: Call) -> dict[str, Any]:
-        board = self.world.board(call.path("id"))
-        self.require_visible_board(call, board)
+        board = self.board_of(call)
         return board_json(board)
 
     async def board_memberships(self, call: Call) -> list[dict[str, Any]]:
-        board = self.world.board(call.path("id"))
-        self.require_visible_board(call, board)
+        board = self.board_of(call)
         with_member = call.flag("member")
         return [
             self.membership_row(m.id, m.member_id, m.member_type, with_member)
             for m in board.memberships.values()
         ]
+
+    def members_answer(self, model_id: str, member_ids: Iterable[str]) -> dict[str, Any]:
+        """What Trello answers a membership change with: the model and its members."""
+        return {"id": model_id, "members": [self.world.members[m].public() for m in member_ids]}
 
     def membership_row(
         self,
@@ -376,29 +384,25 @@ class TrelloApi:
         return row
 
     async def board_members(self, call: Call) -> list[dict[str, Any]]:
-        board = self.world.board(call.path("id"))
-        self.require_visible_board(call, board)
+        board = self.board_of(call)
         return [self.world.members[m].public() for m in board.memberships]
 
     async def set_board_member(self, call: Call) -> dict[str, Any]:
-        board = self.world.board(call.path("id"))
-        self.require_board_admin(call, board)
+        board = self.board_of(call, admin=True)
         member = self.world.member(call.path("member"))
         self.world.set_board_member(
             board.id, member.id, str(call.params.get("type", "normal")), by=call.member.id
         )
-        return {"id": board.id, "members": [self.world.members[m].public() for m in board.memberships]}
+        return self.members_answer(board.id, board.memberships)
 
     async def remove_board_member(self, call: Call) -> dict[str, Any]:
-        board = self.world.board(call.path("id"))
-        self.require_board_admin(call, board)
+        board = self.board_of(call, admin=True)
         member = self.world.member(call.path("member"))
         self.world.remove_board_member(board.id, member.id, by=call.member.id)
-        return {"id": board.id, "members": [self.world.members[m].public() for m in board.memberships]}
+        return self.members_answer(board.id, board.memberships)
 
     async def board_actions(self, call: Call) -> list[dict[str, Any]]:
-        board = self.world.board(call.path("id"))
-        self.require_visible_board(call, board)
+        board = self.board_of(call)
         try:
             limit = int(call.params.get("limit", 50))
         except ValueError:

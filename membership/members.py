@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit, outbox, rules
 from membership.errors import NotFound
-from membership.models import Board, BoardAccess, InviteBoardAccess, Membership, Organization, User
+from membership.models import Board, BoardAccess, InviteBoardAccess, Membership, Organization
 from membership.paging import Page, paginate
 from membership.rules import Actor
 
@@ -236,10 +236,3 @@ async def _changed(
         kind="update",
         cause=cause,
     )
-
-
-async def user_by_id(session: AsyncSession, user_id: int) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("user not found")
-    return user

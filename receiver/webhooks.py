@@ -18,6 +18,7 @@ import orjson
 import structlog
 from starlette.types import Receive, Scope, Send
 
+from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
 from receiver.metrics import ReceiverMetrics
 from receiver.signature import SignatureChecker
 from workers.actions import parse_delivery
@@ -27,14 +28,6 @@ log = structlog.get_logger("receiver.webhooks")
 
 SIGNATURE_HEADER = b"x-trello-webhook"
 JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -123,26 +116,6 @@ class TrelloWebhookEndpoint:
         # No log line for the common case: it is counted in metrics, and at full load a line per
         # delivery would cost more than the rest of the request.
         return Outcome(200, "queued", "queued", *known)
-
-
-async def read_bounded(headers: list[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes:
-    """The raw body, refusing at once anything past `limit` bytes rather than reading it into memory."""
-    for name, value in headers:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _client(scope: Scope) -> str | None:

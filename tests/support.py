@@ -8,11 +8,10 @@ import hmac
 import itertools
 import json
 import os
-import socket
 import time
 from typing import Any
 
-from trellis.supervisor import redis_answers
+from trellis.supervisor import free_port, start_local_redis
 
 TEST_SECRET = "test-webhook-secret-0123456789abcdef"
 TEST_CALLBACK_URL = "https://trellis.example.com/webhooks/trello"
@@ -56,13 +55,6 @@ def signed_headers(body: bytes, **kwargs: str) -> dict[str, str]:
     return {"content-type": "application/json", "x-trello-webhook": trello_signature(body, **kwargs)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class RedisServer:
     """A redis-server of a test's own, on a free port, that the test can stop and start again."""
 
@@ -72,23 +64,9 @@ class RedisServer:
         self._process: Any = None
 
     def start(self) -> None:
-        import shutil
-        import subprocess
-
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not on PATH")
-        self._process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if redis_answers(self.url, timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        self._process = start_local_redis(self.url)
+        if self._process is None:
+            raise RuntimeError(f"something else answers at {self.url}")
 
     def stop(self) -> None:
         if self._process is not None:

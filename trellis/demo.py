@@ -28,7 +28,7 @@ from rich.table import Table
 from membership.boards import board_by_trello_id, board_view
 from membership.database import Database, migrate
 from trellis.settings import Settings
-from trellis.supervisor import start_local_redis
+from trellis.supervisor import free_port, start_local_redis
 from workers.adopt import adopt_workspace
 from workers.clients import build_clients
 from workers.queue import redis_client
@@ -39,15 +39,6 @@ PERSON = "katherine.johnson"
 
 class DemoFailed(Exception):
     pass
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

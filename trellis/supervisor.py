@@ -110,6 +110,14 @@ def trellis_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "trellis", *args]
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on right now, for a child process to take."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
     parts = urlsplit(url)
     try:

@@ -23,6 +23,7 @@ import itertools
 import os
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -119,14 +120,16 @@ class LimiterPolicy:
 class LimiterStats:
     permits: int = 0
     round_trips: int = 0
-    waits: dict[Priority, list[float]] = field(default_factory=lambda: {p: [] for p in Priority})
+    # The latest waits by priority, bounded: a worker runs for months.
+    waits: dict[Priority, deque[float]] = field(
+        default_factory=lambda: {p: deque(maxlen=10_000) for p in Priority}
+    )
 
 
 class Limiter:
     """Permits for requests, shared through Redis by every process that uses the same `namespace`."""
 
     def __init__(self, redis: Redis, namespace: str, policy: LimiterPolicy | None = None) -> None:
-        self.redis = redis
         self.namespace = namespace
         self.policy = policy or LimiterPolicy()
         self.stats = LimiterStats()

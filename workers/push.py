@@ -42,15 +42,10 @@ async def push_member_change(trello: TrelloClient, database: Database, change_id
         user = await session.get(User, change.user_id)
         organization = await session.get(Organization, change.organization_id)
         membership = await membership_of(session, change.organization_id, change.user_id)
-        boards = list(
-            (
-                await session.scalars(
-                    select(Board.trello_board_id).where(
-                        Board.organization_id == change.organization_id, Board.trello_board_id.is_not(None)
-                    )
-                )
-            ).all()
+        linked = await session.scalars(
+            select(Board.trello_board_id).where(Board.organization_id == change.organization_id)
         )
+        boards = [board for board in linked.all() if board is not None]
     assert user is not None  # the outbox row's user and organization exist: the change made them
     assert organization is not None
     if organization.trello_org_id is None:
@@ -70,9 +65,11 @@ async def push_member_change(trello: TrelloClient, database: Database, change_id
         else:
             await trello.set_organization_member(workspace, member_id, WORKSPACE_ROLE[membership.role])
         if member_id is not None:
+            observers = await reconcile.observers_allowed(trello, workspace)  # once, for every board
             for board in boards:
-                assert board is not None
-                await reconcile.reconcile_board(trello, database, board, cause=cause, priority=Priority.EVENT)
+                await reconcile.reconcile_board(
+                    trello, database, board, cause=cause, priority=Priority.EVENT, observers=observers
+                )
                 report.boards.append(board)
     async with database.transaction() as session:
         await outbox.mark_done(session, change_id)

@@ -4,10 +4,10 @@ It writes exactly the keys arq's own ``enqueue_job`` writes (``arq:job:{id}`` wi
 the id in the queue's sorted set), with the same rule that a job id already queued, running or holding
 a result is not queued again. Two differences make it fast:
 
-- One Lua script a job does the existence check and both writes atomically, in one round trip,
-  instead of arq's WATCH / EXISTS / MULTI / EXEC.
-- Enqueues that are in flight together are *group committed*: whatever arrives while one pipeline is
-  on the wire goes out in the next one, so under load one Redis round trip carries many jobs, and
+- A Lua script does, for each job, the existence check and both writes atomically, instead of arq's
+  WATCH / EXISTS / MULTI / EXEC round trips.
+- Enqueues that are in flight together are *group committed*: whatever arrives while one script call
+  is on the wire goes out in the next one, so under load one Redis round trip carries many jobs, and
   each caller still resumes only once Redis has acknowledged its own job.
 
 Jobs are encoded as JSON, not pickle: whoever can write to Redis must not be able to run code in a
@@ -17,7 +17,6 @@ worker by planting a job.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,9 +25,7 @@ from typing import Any
 
 import orjson
 from arq.constants import job_key_prefix, result_key_prefix
-from arq.jobs import serialize_job
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 # Same as arq: a job key lives a day past the time it was due.
 EXPIRES_EXTRA_MS = 86_400_000
@@ -93,18 +90,13 @@ class Job:
     defer_seconds: float = 0.0
 
     def encode(self, enqueue_time_ms: int) -> bytes:
-        """The job as arq stores it: arq's own encoding when every argument is plain data; otherwise the
-        same JSON document assembled around the pre-encoded arguments, key for key as arq writes it."""
-        if not any(isinstance(arg, RawJSON) for arg in self.args):
-            return serialize_job(
-                self.function, self.args, self.kwargs, None, enqueue_time_ms, serializer=serialize
-            )
+        """The job as arq's `serialize_job` stores it, key for key, assembled around arguments that are
+        already JSON (`RawJSON`) so that they are not decoded and encoded again."""
         args = b",".join(_encode_argument(arg) for arg in self.args)
-        kwargs = serialize(self.kwargs) if self.kwargs else b"{}"
         return b'{"t":null,"f":%s,"a":[%s],"k":%s,"et":%d}' % (
             serialize(self.function),
             args,
-            kwargs,
+            serialize(self.kwargs),
             enqueue_time_ms,
         )
 
@@ -118,7 +110,7 @@ class _Prepared:
 
 
 class JobQueue:
-    """Enqueues jobs for arq workers, batching concurrent callers into one Redis pipeline."""
+    """Enqueues jobs for arq workers, batching concurrent callers into one script call."""
 
     def __init__(self, redis: Redis, queue_name: str, *, timeout: float = 5.0, max_batch: int = 500) -> None:
         self.redis = redis
@@ -127,7 +119,8 @@ class JobQueue:
         self._max_batch = max_batch
         self._pending: list[tuple[_Prepared, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._script_sha = hashlib.sha1(ENQUEUE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+        # redis-py's Script sends EVALSHA, and loads the script again if Redis has forgotten it.
+        self._enqueue_script = redis.register_script(ENQUEUE_SCRIPT)
 
     async def enqueue(self, job: Job) -> bool:
         """Queue `job`; True if queued now, False if a job with its id is already queued or done.
@@ -150,8 +143,8 @@ class JobQueue:
         now_ms = int(time.time() * 1000)
         job_id = job.job_id or uuid.uuid4().hex
         defer_ms = int(job.defer_seconds * 1000)
-        if not job_id or " " in job_id:
-            raise ValueError(f"job id {job_id!r} must be non-empty and without spaces")
+        if " " in job_id:
+            raise ValueError(f"job id {job_id!r} must be without spaces")
         header = f"{job_id} {defer_ms + EXPIRES_EXTRA_MS} {now_ms + defer_ms}"
         return _Prepared(header, job.encode(now_ms))
 
@@ -177,12 +170,7 @@ class JobQueue:
         for job in jobs:
             args.append(job.header)
             args.append(job.encoded)
-        try:
-            replies = await self.redis.evalsha(self._script_sha, 1, self.queue_name, *args)  # type: ignore[misc]
-        except NoScriptError:
-            # Redis restarted and forgot the script. Nothing of this batch ran: load it and go again.
-            await self.redis.script_load(ENQUEUE_SCRIPT)
-            replies = await self.redis.evalsha(self._script_sha, 1, self.queue_name, *args)  # type: ignore[misc]
+        replies = await self._enqueue_script(keys=[self.queue_name], args=args)
         return [int(reply) for reply in replies]
 
     async def aclose(self) -> None:

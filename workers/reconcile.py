@@ -61,11 +61,13 @@ async def reconcile_board(
     priority: Priority = Priority.EVENT,
     apply: bool = True,
     approved_losing: frozenset[str] | None = None,
+    observers: bool | None = None,
 ) -> BoardReport | None:
     """Make one board and the store agree; None when the board is not linked in the store.
 
     `approved_losing`: the members an operator approved taking access from; a held plan that takes it
-    from no one else goes ahead.
+    from no one else goes ahead. `observers`: whether the workspace's plan has observers, when the
+    caller already knows (it reconciles several of its boards); else Trello is asked.
     """
     # Trello first: the plan must not rest on a store read older than what Trello says.
     roles = {
@@ -81,7 +83,9 @@ async def reconcile_board(
     trello_org_id = view.organization.trello_org_id or ""
     policy = Policy(
         authority="local" if view.organization.authority == "local" else "trello",
-        observers_allowed=await observers_allowed(trello, trello_org_id),
+        observers_allowed=observers
+        if observers is not None
+        else await observers_allowed(trello, trello_org_id),
     )
     plan = plan_board(
         DesiredBoard(trello_board_id, view.access, view.pending), ActualBoard(trello_board_id, roles), policy

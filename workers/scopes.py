@@ -64,7 +64,6 @@ class Scopes:
     def __init__(
         self, redis: Redis, queue: JobQueue, *, debounce: float = 1.0, lifetime: float = 600.0
     ) -> None:
-        self.redis = redis
         self.queue = queue
         self.debounce = debounce
         self._lifetime_ms = int(lifetime * 1000)

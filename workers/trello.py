@@ -46,7 +46,6 @@ class TrelloClient:
         self.base_url = base_url.rstrip("/")
         self._headers = {"authorization": f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"'}
         self._token = token
-        self.limiter = limiter
         self.remote = RemoteApi(
             http,
             limiter,

@@ -32,6 +32,7 @@ from receiver.api.schemas import (
     RoleChange,
     page_out,
 )
+from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
 from workers.queue import Job, JobQueue
 
 log = structlog.get_logger("receiver.api")
@@ -227,14 +228,12 @@ def parse_query(request: Request, model: type[M]) -> M:
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_API_BODY_BYTES:
-        raise BadRequest("body too large", status=413)
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_API_BODY_BYTES:
-            raise BadRequest("body too large", status=413)
+    try:
+        raw = await read_bounded(request.scope["headers"], request.receive, MAX_API_BODY_BYTES)
+    except BodyTooLarge:
+        raise BadRequest("body too large", status=413) from None
+    except ClientGone:
+        raise BadRequest("client went away") from None
     try:
         data: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:

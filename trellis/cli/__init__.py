@@ -20,6 +20,8 @@ from trellis.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from workers.queue import JobQueue
+
 
 T = TypeVar("T")
 
@@ -78,10 +80,34 @@ def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -
         sys.exit(1)
 
 
+def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> T:
+    """Run `work` with the job queue (and, through it, Redis), closing the connection after."""
+    from workers.queue import JobQueue, redis_client
+
+    async def run() -> T:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        try:
+            return await work(JobQueue(redis, settings.queue_name))
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
 CLI_ACTOR = Actor.system("cli")
 
 
 # The commands register themselves on `main` when their modules are imported.
 from trellis.cli import operate, service, store  # noqa: E402
 
-__all__ = ["CLI_ACTOR", "CliContext", "in_store", "main", "operate", "pass_cli", "service", "store"]
+__all__ = [
+    "CLI_ACTOR",
+    "CliContext",
+    "in_store",
+    "main",
+    "operate",
+    "pass_cli",
+    "service",
+    "store",
+    "with_queue",
+]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from trellis.cli import CliContext, T, in_store, main, pass_cli
+from trellis.cli import CliContext, T, in_store, main, pass_cli, with_queue
 from trellis.settings import Settings
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def approvals_approve(cli: CliContext, approval_id: int) -> None:
     """Approve a held plan: its board is reconciled again, and the plan goes ahead if it takes access
     from no one beyond those it named."""
     from membership.approvals import decide
-    from workers.queue import Job, JobQueue, redis_client
+    from workers.queue import Job
 
     settings = cli.settings
     approval = in_store(
@@ -99,20 +99,10 @@ def approvals_approve(cli: CliContext, approval_id: int) -> None:
     )
     kind, _, subject = approval.scope.partition(":")
     if approval.kind == "plan" and kind == "board":
-
-        async def queue() -> None:
-            redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
-            try:
-                job = Job(
-                    "reconcile_board",
-                    (subject,),
-                    {"reason": f"approval {approval_id}", "approval_id": approval_id},
-                )
-                await JobQueue(redis, settings.queue_name).enqueue(job)
-            finally:
-                await redis.aclose()
-
-        asyncio.run(queue())
+        job = Job(
+            "reconcile_board", (subject,), {"reason": f"approval {approval_id}", "approval_id": approval_id}
+        )
+        with_queue(settings, lambda queue: queue.enqueue(job))
     click.echo(f"approval {approval_id} approved: {approval.scope} is reconciled again")
 
 
@@ -134,16 +124,8 @@ def dead_letters() -> None:
 
 def with_dead_letters(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
     from workers.deadletters import DeadLetters
-    from workers.queue import JobQueue, redis_client
 
-    async def run() -> T:
-        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
-        try:
-            return await work(DeadLetters(redis), JobQueue(redis, settings.queue_name))
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(run())
+    return with_queue(settings, lambda queue: work(DeadLetters(queue.redis), queue))
 
 
 @dead_letters.command("list")
