@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit
 from membership.members import snapshot
-from membership.models import Board, BoardAccess, MemberChange, Membership, Organization, User
+from membership.models import Board, BoardAccess, Membership, Organization, User
 from membership.rules import Actor
+from membership.workspaces import linked_memberships, organization_by_trello_id, pending_members
 
 Access = Literal["write", "read", "none"]
 
@@ -45,27 +46,14 @@ async def board_by_trello_id(session: AsyncSession, trello_board_id: str) -> Boa
 async def board_view(session: AsyncSession, board: Board) -> BoardView:
     organization = await session.get(Organization, board.organization_id)
     assert organization is not None  # a board's foreign key guarantees it
-    rows = await session.execute(
-        select(Membership, User.trello_member_id)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.organization_id == board.organization_id, User.trello_member_id.is_not(None))
-    )
-    memberships = {member_id: m for m, member_id in rows.all() if member_id is not None}
-    pending_users = set(
-        (
-            await session.scalars(
-                select(MemberChange.user_id).where(
-                    MemberChange.organization_id == board.organization_id, MemberChange.done_at.is_(None)
-                )
-            )
-        ).all()
-    )
+    memberships = await linked_memberships(session, board.organization_id)
+    pending = await pending_members(session, board.organization_id)
     return BoardView(
         board=board,
         organization=organization,
         access={member: effective_access(m, board.id) for member, m in memberships.items()},
         memberships=memberships,
-        pending=frozenset(member for member, m in memberships.items() if m.user_id in pending_users),
+        pending=pending & memberships.keys(),
     )
 
 
@@ -97,9 +85,7 @@ async def membership_by_trello_ids(
     session: AsyncSession, trello_org_id: str, trello_member_id: str
 ) -> tuple[Organization | None, Membership | None]:
     """The linked organization and, if the store has one, that Trello member's membership of it."""
-    organization = await session.scalar(
-        select(Organization).where(Organization.trello_org_id == trello_org_id)
-    )
+    organization = await organization_by_trello_id(session, trello_org_id)
     if organization is None:
         return None, None
     membership = await session.scalar(

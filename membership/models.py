@@ -65,6 +65,8 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     trello_org_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     authority: Mapped[str] = mapped_column(String(16), default="trello")
+    # Whether the workspace's Trello plan has board observers; None until a reconcile has read it.
+    observers_allowed: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     scim_token: SecretStr | None = None
     scim_limit: int = Field(default=100, ge=1)
     scim_limit_window_seconds: float = Field(default=60.0, gt=0)
+    # What offboarding does to the person's Atlassian account: nothing, ask an operator, or deactivate.
+    scim_deactivate: Literal["never", "approve", "auto"] = "never"
 
     # The HTTP edge.
     host: str = "127.0.0.1"
@@ -74,6 +76,12 @@ class Settings(BaseSettings):
     job_retry_cap_seconds: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1)
     reconcile_debounce_seconds: float = Field(default=1.0, ge=0)
+    # Reconcile rules: read access on a plan without observers, and the mass-change guard.
+    observer_fallback: Literal["normal", "skip"] = "normal"
+    guard_max_members: int = Field(default=10, ge=1)
+    guard_max_share: float = Field(default=0.2, gt=0, le=1)
+    # The safety net: every linked workspace and board reconciled, and its webhooks checked.
+    resync_interval_hours: int = Field(default=6, ge=1, le=24)
 
     # Logging.
     log_format: LogFormat = "auto"
@@ -104,6 +112,13 @@ class Settings(BaseSettings):
             if parts.scheme not in {"http", "https"} or not parts.netloc:
                 raise ValueError("must be an absolute http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _scim_configured(self) -> Settings:
+        if self.scim_deactivate != "never" and not (self.scim_directory_id and self.scim_token):
+            needs = "TRELLIS_SCIM_DIRECTORY_ID and TRELLIS_SCIM_TOKEN"
+            raise ValueError(f"scim_deactivate={self.scim_deactivate} needs {needs}")
+        return self
 
     @classmethod
     def settings_customise_sources(

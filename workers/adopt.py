@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from membership.database import Database
 from membership.directory import add_board, link_organization
-from membership.members import BoardGrant, regrant
-from membership.models import Membership, User
+from membership.members import BoardGrant
 from membership.rules import Actor
+from membership.workspaces import adopt_member, trello_user
 from workers.limiter import Priority
+from workers.reconcile import has_observers
 from workers.trello import TrelloClient
 
 ADOPTER = Actor.system("adopt")
@@ -46,25 +47,18 @@ async def adopt_workspace(
         }
         for row in members:
             member = row.get("member", {})
-            user = User(
-                name=member.get("fullName"),
-                trello_member_id=row["idMember"],
-                trello_username=member.get("username"),
+            user = await trello_user(
+                session, row["idMember"], username=member.get("username"), full_name=member.get("fullName")
             )
-            session.add(user)
-            await session.flush()
             grants = [
                 BoardGrant(local_boards[board_id].id, can_read=True, can_write=r["memberType"] != "observer")
                 for board_id, rows in board_roles.items()
                 for r in rows
                 if r["idMember"] == row["idMember"]
             ]
-            membership = Membership(
-                organization_id=organization.id,
-                user_id=user.id,
-                role="admin" if row["memberType"] == "admin" else "member",
-                board_access=[],
+            role = "admin" if row["memberType"] == "admin" else "member"
+            await adopt_member(
+                session, ADOPTER, organization.id, user, role=role, grants=grants, cause="adopt workspace"
             )
-            membership.board_access = regrant([], grants)
-            session.add(membership)
+        organization.observers_allowed = has_observers(workspace)
         return organization.id

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import structlog
+from sqlalchemy import select
 
 from membership import audit, members
 from membership.boards import membership_by_trello_ids
 from membership.database import Database
 from membership.errors import RuleViolation
+from membership.models import User
 from membership.rules import Actor
 from workers import errors
 from workers.trello import TrelloClient
@@ -30,6 +32,8 @@ class OffboardReport:
     removed_from: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (board, why)
     store: str = "unchanged"
+    organization_id: int | None = None
+    email: str | None = None  # the person's email, when the store knows it (for the SCIM policy)
 
 
 async def offboard_member(
@@ -49,6 +53,9 @@ async def offboard_member(
             # Enforce: the store still wants them; the workspace reconcile reverts the drift instead.
             report.skipped = "the store (authoritative) still has them as a member"
             return report
+        report.organization_id = organization.id
+        user = await session.scalar(select(User).where(User.trello_member_id == member_id))
+        report.email = user.email if user is not None else None
         if membership is not None:
             try:
                 await members.remove_member(

@@ -34,6 +34,9 @@ class Policy:
     guard_share: float = 0.2  # ... or more than this share of the board; never for one person alone
 
 
+DEFAULT_POLICY = Policy()
+
+
 @dataclass(frozen=True)
 class DesiredBoard:
     """The store's side: every member the store knows (by Trello member id) and their effective access."""
@@ -139,11 +142,16 @@ def _push(member: str, local: Access, role: BoardRole | None, policy: Policy, pu
 
 
 def _guard(losing: frozenset[str], desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> str | None:
-    """Why the plan must wait for an operator, when it takes access from too many people at once."""
-    size = max(len(actual.roles), len([a for a in desired.access.values() if a != "none"]), 1)
+    size = max(len(actual.roles), len([a for a in desired.access.values() if a != "none"]))
+    return guard(losing, size, policy, f"board {desired.board_id}")
+
+
+def guard(losing: frozenset[str], size: int, policy: Policy, where: str) -> str | None:
+    """Why a plan must wait for an operator, when it takes access from too many of `size` people."""
+    size = max(size, 1)
     # One person losing access (an offboarding) is never held, whatever the thresholds.
     if len(losing) > 1 and (len(losing) > policy.guard_members or len(losing) / size > policy.guard_share):
-        return f"{len(losing)} of {size} members would lose access to board {desired.board_id}"
+        return f"{len(losing)} of {size} members would lose access to {where}"
     return None
 
 

@@ -18,6 +18,7 @@ from membership.members import membership_of
 from membership.models import Board, MemberChange, Organization, User
 from workers import errors, reconcile
 from workers.limiter import Priority
+from workers.plan import DEFAULT_POLICY, Policy
 from workers.trello import TrelloClient
 
 log = structlog.get_logger("workers.push")
@@ -30,9 +31,13 @@ class PushReport:
     change_id: int
     outcome: str = "pushed"
     boards: list[str] = field(default_factory=list)
+    organization_id: int | None = None
+    removed_email: str | None = None  # set when the change took someone out of the workspace
 
 
-async def push_member_change(trello: TrelloClient, database: Database, change_id: int) -> PushReport:
+async def push_member_change(
+    trello: TrelloClient, database: Database, change_id: int, *, policy: Policy = DEFAULT_POLICY
+) -> PushReport:
     report = PushReport(change_id)
     async with database.transaction() as session:
         change = await session.get(MemberChange, change_id)
@@ -53,7 +58,9 @@ async def push_member_change(trello: TrelloClient, database: Database, change_id
         return report
     workspace = organization.trello_org_id
     cause = f"push (change {change_id}: {change.cause})"
+    report.organization_id = organization.id
     if change.kind == "remove":
+        report.removed_email = user.email
         if user.trello_member_id is not None:
             # Not in the workspace any more (a 400 or 404) is what the change asked for.
             with contextlib.suppress(errors.TrelloBadRequest, errors.TrelloNotFound):
@@ -65,10 +72,9 @@ async def push_member_change(trello: TrelloClient, database: Database, change_id
         else:
             await trello.set_organization_member(workspace, member_id, WORKSPACE_ROLE[membership.role])
         if member_id is not None:
-            observers = await reconcile.observers_allowed(trello, workspace)  # once, for every board
             for board in boards:
                 await reconcile.reconcile_board(
-                    trello, database, board, cause=cause, priority=Priority.EVENT, observers=observers
+                    trello, database, board, cause=cause, priority=Priority.EVENT, policy=policy
                 )
                 report.boards.append(board)
     async with database.transaction() as session:

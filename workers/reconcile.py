@@ -5,18 +5,22 @@ Knows nothing of arq: `workers.jobs` calls it, and `trellis plan` calls it with 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import structlog
+from sqlalchemy import update
 
 from membership import approvals, audit
 from membership.boards import board_by_trello_id, board_view, set_board_access
 from membership.database import Database
+from membership.models import Organization
 from membership.rules import Actor
 from workers import errors
 from workers.limiter import Priority
 from workers.plan import (
+    DEFAULT_POLICY,
     ActualBoard,
     DesiredBoard,
     Operation,
@@ -46,10 +50,49 @@ class BoardReport:
     approval_id: int | None = None
 
 
-async def observers_allowed(trello: TrelloClient, trello_org_id: str) -> bool:
-    """Whether the workspace's plan has observers: Trello lists it among its premium features."""
-    organization = await trello.organization(trello_org_id)
-    return "observers" in organization.get("premiumFeatures", [])
+def has_observers(workspace: dict[str, Any]) -> bool:
+    """Whether a workspace's plan has board observers: Trello lists it among its premium features."""
+    return "observers" in workspace.get("premiumFeatures", [])
+
+
+async def observers_allowed(
+    trello: TrelloClient, database: Database, organization: Organization, priority: Priority
+) -> bool:
+    """What the store remembers of the workspace's plan (each workspace reconcile reads it again);
+    Trello is asked only the first time, so that a resync costs one call a board."""
+    if organization.observers_allowed is not None:
+        return organization.observers_allowed
+    allowed = has_observers(await trello.organization(organization.trello_org_id or "", priority=priority))
+    await remember_observers(database, organization.id, allowed)
+    return allowed
+
+
+async def remember_observers(database: Database, organization_id: int, allowed: bool) -> None:
+    async with database.transaction() as session:
+        await session.execute(
+            update(Organization).where(Organization.id == organization_id).values(observers_allowed=allowed)
+        )
+
+
+async def hold_for_approval(
+    database: Database,
+    *,
+    organization_id: int,
+    scope: str,
+    held: str,
+    operations: Iterable[Any],
+    losing: frozenset[str],
+    cause: str,
+) -> int:
+    """Record a plan the mass-change guard held as a pending approval (one open per scope)."""
+    async with database.transaction() as session:
+        approval = await approvals.request(
+            session, kind="plan", organization_id=organization_id, scope=scope, summary=held,
+            payload={"operations": [describe(op) for op in operations], "losing": sorted(losing)},
+            actor=RECONCILER, cause=cause,
+        )  # fmt: skip
+    log.warning("plan held for an operator", scope=scope, reason=held, approval=approval.id)
+    return approval.id
 
 
 async def reconcile_board(
@@ -61,13 +104,13 @@ async def reconcile_board(
     priority: Priority = Priority.EVENT,
     apply: bool = True,
     approved_losing: frozenset[str] | None = None,
-    observers: bool | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> BoardReport | None:
     """Make one board and the store agree; None when the board is not linked in the store.
 
     `approved_losing`: the members an operator approved taking access from; a held plan that takes it
-    from no one else goes ahead. `observers`: whether the workspace's plan has observers, when the
-    caller already knows (it reconciles several of its boards); else Trello is asked.
+    from no one else goes ahead. `policy` brings the configured rules; authority and observers are the
+    workspace's own.
     """
     # Trello first: the plan must not rest on a store read older than what Trello says.
     roles = {
@@ -80,12 +123,10 @@ async def reconcile_board(
             log.info("board not linked in the store: skipped", board=trello_board_id)
             return None
         view = await board_view(session, board)
-    trello_org_id = view.organization.trello_org_id or ""
-    policy = Policy(
+    policy = replace(
+        policy,
         authority="local" if view.organization.authority == "local" else "trello",
-        observers_allowed=observers
-        if observers is not None
-        else await observers_allowed(trello, trello_org_id),
+        observers_allowed=await observers_allowed(trello, database, view.organization, priority),
     )
     plan = plan_board(
         DesiredBoard(trello_board_id, view.access, view.pending), ActualBoard(trello_board_id, roles), policy
@@ -94,17 +135,10 @@ async def reconcile_board(
     if not apply or not plan.changes:
         return report
     if plan.held is not None and not (approved_losing is not None and plan.losing <= approved_losing):
-        async with database.transaction() as session:
-            approval = await approvals.request(
-                session, kind="plan", organization_id=view.organization.id, scope=f"board:{trello_board_id}",
-                summary=plan.held, payload={"operations": [describe(op) for op in plan.operations],
-                                            "losing": sorted(plan.losing)},
-                actor=RECONCILER, cause=cause,
-            )  # fmt: skip
-        report.approval_id = approval.id
-        log.warning(
-            "plan held for an operator", board=trello_board_id, reason=plan.held, approval=approval.id
-        )
+        report.approval_id = await hold_for_approval(
+            database, organization_id=view.organization.id, scope=f"board:{trello_board_id}",
+            held=plan.held, operations=plan.operations, losing=plan.losing, cause=cause,
+        )  # fmt: skip
         return report
     for operation in plan.operations:
         if isinstance(operation, SetTrelloRole | RemoveFromTrello):
@@ -144,9 +178,14 @@ async def _apply_in_trello(
             await trello.set_board_member(report.board_id, operation.member_id, operation.role)
         else:
             await trello.remove_board_member(report.board_id, operation.member_id)
+    except errors.ObserversNotAllowed as exc:
+        # The plan changed since the store last read it: remembered, so the next run falls back.
+        await remember_observers(database, organization_id, False)
+        report.refused.append((operation, str(exc)))
+        log.warning("trello refused an observer", member=operation.member_id, detail=str(exc))
+        return
     except (
         errors.LastAdmin,
-        errors.ObserversNotAllowed,
         errors.TrelloNotFound,
         errors.TrelloForbidden,
     ) as exc:
@@ -161,5 +200,6 @@ async def _apply_in_trello(
     report.applied.append(operation)
 
 
-def describe(operation: Operation) -> dict[str, Any]:
+def describe(operation: Any) -> dict[str, Any]:
+    """An operation (a dataclass of a plan) as the audit log and approvals record it."""
     return {"operation": type(operation).__name__, **asdict(operation)}

@@ -11,12 +11,12 @@ The state carries a lifetime a little over a reconcile's longest run, so that a 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from workers.queue import Job, JobQueue
+from workers import contract
+from workers.queue import JobQueue
 
 # KEYS: state, dirty. ARGV: state lifetime ms. Returns 1 when the caller must queue a reconcile.
 MARK = """
@@ -64,6 +64,7 @@ class Scopes:
     def __init__(
         self, redis: Redis, queue: JobQueue, *, debounce: float = 1.0, lifetime: float = 600.0
     ) -> None:
+        self.redis = redis
         self.queue = queue
         self.debounce = debounce
         self._lifetime_ms = int(lifetime * 1000)
@@ -74,12 +75,23 @@ class Scopes:
     def _keys(self, scope: Scope) -> list[str]:
         return [f"trellis:scope:{scope}:state", f"trellis:scope:{scope}:dirty"]
 
-    async def mark(self, scope: Scope, *, reason: str) -> bool:
-        """Ask for the scope to be reconciled; True when this call queued the reconcile."""
+    async def mark(self, scope: Scope, *, reason: str, bulk: bool = False) -> bool:
+        """Ask for the scope to be reconciled; True when this call queued the reconcile. `bulk`: the
+        reconcile calls Trello at bulk priority (a resync), unless an event marked it first."""
         if int(await self._mark(keys=self._keys(scope), args=[self._lifetime_ms])):
-            await self._queue(scope, reason, self.debounce)
+            await self.queue.enqueue(
+                contract.reconcile(scope.kind, scope.id, reason, defer=self.debounce, bulk=bulk)
+            )
             return True
         return False
+
+    async def pending(self, scopes: list[Scope]) -> list[bool]:
+        """For each scope, whether a reconcile of it is still queued or running."""
+        keys = [self._keys(scope)[0] for scope in scopes]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            return [bool(n) for n in await pipe.execute()]
 
     async def started(self, scope: Scope) -> None:
         await self._start(keys=self._keys(scope), args=[self._lifetime_ms])
@@ -87,18 +99,8 @@ class Scopes:
     async def finished(self, scope: Scope) -> bool:
         """The run is over; True when it was marked meanwhile and another run has been queued."""
         if int(await self._finish(keys=self._keys(scope), args=[self._lifetime_ms])):
-            await self._queue(scope, "marked while its reconcile ran", 0.0)
+            await self.queue.enqueue(
+                contract.reconcile(scope.kind, scope.id, "marked while its reconcile ran")
+            )
             return True
         return False
-
-    async def _queue(self, scope: Scope, reason: str, defer: float) -> None:
-        # A new id each time: arq refuses an id whose job still exists, and the running job's does.
-        await self.queue.enqueue(
-            Job(
-                f"reconcile_{scope.kind}",
-                (scope.id,),
-                {"reason": reason},
-                job_id=f"reconcile:{scope}:{uuid.uuid4().hex}",
-                defer_seconds=defer,
-            )
-        )

@@ -75,10 +75,9 @@ class TrelloClient:
     async def token_info(self) -> dict[str, Any]:
         return as_object(await self.get(f"/tokens/{self._token}", describe="/tokens/{token}"))
 
-    async def organization(self, org_id: str) -> dict[str, Any]:
-        return as_object(
-            await self.get(f"/organizations/{org_id}", {"fields": "id,name,displayName,premiumFeatures"})
-        )
+    async def organization(self, org_id: str, *, priority: Priority = Priority.EVENT) -> dict[str, Any]:
+        fields = {"fields": "id,name,displayName,premiumFeatures"}
+        return as_object(await self.get(f"/organizations/{org_id}", fields, priority=priority))
 
     async def organization_memberships(
         self, org_id: str, *, priority: Priority = Priority.EVENT
@@ -155,8 +154,9 @@ class TrelloClient:
                 return
             before = page[-1]["id"]
 
-    async def webhooks(self) -> list[dict[str, Any]]:
-        return as_list(await self.get(f"/tokens/{self._token}/webhooks", describe="/tokens/{token}/webhooks"))
+    async def webhooks(self, *, priority: Priority = Priority.EVENT) -> list[dict[str, Any]]:
+        path, describe = f"/tokens/{self._token}/webhooks", "/tokens/{token}/webhooks"
+        return as_list(await self.get(path, priority=priority, describe=describe))
 
     async def create_webhook(self, callback_url: str, id_model: str, description: str = "") -> dict[str, Any]:
         body = {"callbackURL": callback_url, "idModel": id_model, "description": description}

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from membership.database import Database, is_sqlite, migrate
 from trellis.settings import Settings
 from workers import jobs
 from workers.clients import build_clients
+from workers.plan import Policy
 from workers.queue import JobQueue, deserialize, serialize
 from workers.runner import JobFunction, JobRetryPolicy
 from workers.scopes import Scopes
@@ -37,7 +39,39 @@ def functions(policy: JobRetryPolicy) -> list[Function]:
         registered(jobs.offboard_member, timeout=JOB_TIMEOUT_SECONDS * 5),
         # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
         registered(jobs.reconcile_board),
+        registered(jobs.reconcile_org),
+        registered(jobs.deactivate_account, keep_result=EVENT_RESULT_SECONDS),
+        # Marks scopes and queues jobs: quick, however many boards there are.
+        registered(jobs.full_resync),
+        # A call a webhook to create: as long as an offboarding.
+        registered(jobs.ensure_webhooks, timeout=JOB_TIMEOUT_SECONDS * 5),
     ]
+
+
+def resync_schedule(settings: Settings) -> list[CronJob]:
+    """The full resync every `resync_interval_hours`, on the hour. arq gives a cron run a job id of its
+    time, so with several workers it runs once."""
+    hours = set(range(0, 24, settings.resync_interval_hours))
+    return [
+        cron(
+            jobs.full_resync,
+            name="full_resync",
+            hour=hours,
+            minute=0,
+            run_at_startup=False,
+            max_tries=settings.job_max_tries,
+            timeout=JOB_TIMEOUT_SECONDS,
+        )
+    ]
+
+
+def reconcile_policy(settings: Settings) -> Policy:
+    """The configured reconcile rules; each workspace brings its own authority and plan."""
+    return Policy(
+        observer_fallback=settings.observer_fallback,
+        guard_members=settings.guard_max_members,
+        guard_share=settings.guard_max_share,
+    )
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:
@@ -52,6 +86,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         if is_sqlite(settings.database_url):
             await migrate(settings.database_url)
         ctx["settings"] = settings
+        ctx["policy"] = reconcile_policy(settings)
         ctx["retry_policy"] = policy
         ctx["database"] = Database(settings.database_url)
         ctx["queue"] = JobQueue(ctx["redis"], settings.queue_name)
@@ -74,6 +109,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
 
     return {
         "functions": functions(policy),
+        "cron_jobs": resync_schedule(settings),
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": settings.queue_name,
         "job_serializer": serialize,

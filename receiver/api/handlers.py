@@ -33,7 +33,8 @@ from receiver.api.schemas import (
     page_out,
 )
 from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
-from workers.queue import Job, JobQueue
+from workers import contract
+from workers.queue import JobQueue
 
 log = structlog.get_logger("receiver.api")
 
@@ -188,10 +189,7 @@ class MembershipApi:
         the workers sweep: it is late, never lost."""
         if not change_ids:
             return
-        jobs = [
-            Job("push_member_change", (change_id,), job_id=f"member-change:{change_id}")
-            for change_id in change_ids
-        ]
+        jobs = [contract.push_change(change_id) for change_id in change_ids]
         try:
             await self.queue.enqueue_many(jobs)
         except Exception as exc:
