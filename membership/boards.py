@@ -23,6 +23,11 @@ Access = Literal["write", "read", "none"]
 
 def effective_access(membership: Membership, board_id: int) -> Access:
     override = next((a for a in membership.board_access if a.board_id == board_id), None)
+    return access_with(membership, override)
+
+
+def access_with(membership: Membership, override: BoardAccess | None) -> Access:
+    """The access a membership gives to a board, given its override for that board, if any."""
     if override is not None:
         return "write" if override.can_write else "read" if override.can_read else "none"
     if membership.can_write_all_boards:
@@ -35,7 +40,6 @@ class BoardView:
     board: Board
     organization: Organization
     access: dict[str, Access]  # by Trello member id, for every member linked to Trello
-    memberships: dict[str, Membership]  # by Trello member id
     pending: frozenset[str]  # Trello member ids with membership API changes not yet pushed
 
 
@@ -46,13 +50,20 @@ async def board_by_trello_id(session: AsyncSession, trello_board_id: str) -> Boa
 async def board_view(session: AsyncSession, board: Board) -> BoardView:
     organization = await session.get(Organization, board.organization_id)
     assert organization is not None  # a board's foreign key guarantees it
-    memberships = await linked_memberships(session, board.organization_id)
+    # Only this board's overrides: every membership's full list would make a resync cost
+    # members x boards rows for each board.
+    memberships = await linked_memberships(session, board.organization_id, board_access=False)
+    overrides = {
+        access.membership_id: access
+        for access in (
+            await session.scalars(select(BoardAccess).where(BoardAccess.board_id == board.id))
+        ).all()
+    }
     pending = await pending_members(session, board.organization_id)
     return BoardView(
         board=board,
         organization=organization,
-        access={member: effective_access(m, board.id) for member, m in memberships.items()},
-        memberships=memberships,
+        access={member: access_with(m, overrides.get(m.id)) for member, m in memberships.items()},
         pending=pending & memberships.keys(),
     )
 

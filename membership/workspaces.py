@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from membership import audit
 from membership.members import BoardGrant, regrant, snapshot
@@ -57,13 +58,22 @@ async def linked_organizations(session: AsyncSession) -> list[Organization]:
     return list((await session.scalars(statement)).all())
 
 
-async def linked_memberships(session: AsyncSession, organization_id: int) -> dict[str, Membership]:
-    """The organization's memberships whose users are linked to Trello, by Trello member id."""
-    rows = await session.execute(
+async def linked_memberships(
+    session: AsyncSession, organization_id: int, *, board_access: bool = True
+) -> dict[str, Membership]:
+    """The organization's memberships whose users are linked to Trello, by Trello member id.
+
+    `board_access=False` leaves each membership's board access records unloaded (touching them raises),
+    for readers that look at one board only.
+    """
+    statement = (
         select(Membership, User.trello_member_id)
         .join(User, User.id == Membership.user_id)
         .where(Membership.organization_id == organization_id, User.trello_member_id.is_not(None))
     )
+    if not board_access:
+        statement = statement.options(raiseload(Membership.board_access))
+    rows = await session.execute(statement)
     return {member_id: m for m, member_id in rows.all() if member_id is not None}
 
 

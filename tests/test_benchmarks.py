@@ -41,3 +41,12 @@ def test_limiter_benchmark_gets_no_429_from_the_emulator() -> None:
     figures = result_line("limiter.py")
     assert figures["rejected"] == "0"
     assert float(figures["utilisation"]) > 0
+
+
+@pytest.mark.timeout(180)
+def test_reconcile_benchmark_coalesces_a_burst_and_pays_one_call_a_board() -> None:
+    figures = result_line("reconcile.py")
+    assert int(figures["coalesced_runs"]) <= 2
+    assert float(figures["resync_calls_per_board"]) < 1.1  # boards + a few
+    assert figures["rejected"] == "0"
+    assert float(figures["offboard_ratio"]) > 0

@@ -42,10 +42,10 @@ def test_demo_ends_with_the_removed_member_on_no_board(redis_url: str) -> None:
         env=clean_env(redis_url), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (
-        "Trello removed her from the workspace only: still on Engineering, Roadmap, Support" in result.stdout
-    )
-    assert "Katherine Johnson is on 0 boards" in result.stdout
+    assert "Trello invited her by email, Trellis" in result.stdout
+    assert "she is a workspace admin in Trello" in result.stdout
+    assert "Trello removed her from the workspace only: still on Hiring, Roadmap, Support" in result.stdout
+    assert "Annie Easley is on 0 boards" in result.stdout
     assert "0 refused with 429" in result.stdout
 
 

@@ -5,114 +5,38 @@ Everything real: the emulator and the receiver as processes, Redis, the store, a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select
 
 from membership import outbox
 from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids
-from membership.database import Database, migrate
-from membership.directory import add_board, create_token, create_user, link_organization
-from membership.members import BoardGrant, regrant
-from membership.models import AuditEntry, Membership, User
+from membership.database import Database
+from membership.directory import create_token, create_user
+from membership.models import AuditEntry, User
 from membership.rules import Actor
+from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
-from tests.support import free_port
+from tests.end_to_end import (
+    KEY,
+    TOKEN,
+    api_member_id,
+    emulator_state,
+    members_of,
+    owner_token,
+    run_worker,
+    services,
+    settings_for,
+    store_like_trello,
+    trellis,
+)
 from workers.queue import Job, JobQueue
 from workers.worker import worker_settings
 
-KEY, TOKEN, SECRET = "e2e-key", "e2e-token", "e2e-secret"
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        assert process.poll() is None, "the process exited"
-        try:
-            httpx.get(url, timeout=0.5)
-            return
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, f"nothing answered at {url}"
-            time.sleep(0.1)
-
-
-@pytest.fixture
-def services(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    emulator_port, receiver_port = free_port(), free_port()
-    emulator = f"http://127.0.0.1:{emulator_port}"
-    callback = f"http://127.0.0.1:{receiver_port}/webhooks/trello"
-    env = {
-        **os.environ,
-        "TRELLIS_REDIS_URL": redis_url,
-        "TRELLIS_DATABASE_URL": sqlite_url,
-        "TRELLIS_QUEUE_NAME": "trellis:test:queue",
-        "TRELLIS_TRELLO_SECRET": SECRET,
-        "TRELLIS_CALLBACK_URL": callback,
-        "TRELLIS_PORT": str(receiver_port),
-    }
-    logs = (tmp_path / "services.log").open("wb")
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "trellis", "emulator", "--port", str(emulator_port), "--key", KEY,
-             "--token", TOKEN, "--secret", SECRET, "--retry-delay", "0.1"],
-            stdout=logs, stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen([sys.executable, "-m", "trellis", "serve"], env=env,
-                         stdout=logs, stderr=subprocess.STDOUT),
-    ]  # fmt: skip
-    wait_for(f"{emulator}/_emulator/state", processes[0])
-    wait_for(f"http://127.0.0.1:{receiver_port}/healthz", processes[1])
-    yield {"emulator": emulator, "callback": callback}
-    for process in processes:
-        process.terminate()
-        process.wait(20)
-    logs.close()
-
-
-async def store_like_trello(sqlite_url: str, state: dict[str, Any], authority: str) -> None:
-    """The store as Trello is now: every workspace member, every board, each member's board access."""
-    await migrate(sqlite_url)
-    database = Database(sqlite_url)
-    actor = Actor.system("test")
-    async with database.transaction() as session:
-        workspace = state["workspaces"][0]
-        organization = await link_organization(
-            session,
-            workspace["id"],
-            name="Acme",
-            owner_email="owner@acme.example",
-            authority=authority,
-            actor=actor,
-        )
-        boards = {
-            b["id"]: await add_board(session, organization.id, name=b["name"], trello_board_id=b["id"])
-            for b in state["boards"]
-        }
-        for member in state["members"]:
-            user = User(email=member["email"], name=member["fullName"], trello_member_id=member["id"])
-            session.add(user)
-            await session.flush()
-            grants = [
-                BoardGrant(boards[b["id"]].id, can_read=True, can_write=True)
-                for b in state["boards"]
-                if any(m["idMember"] == member["id"] for m in b["memberships"])
-            ]
-            membership = Membership(
-                organization_id=organization.id, user_id=user.id, role="member", board_access=[]
-            )
-            membership.board_access = regrant([], grants)
-            session.add(membership)
-    await database.dispose()
+__all__ = ["services"]  # a fixture, used by name
 
 
 async def deliver_and_reconcile(
@@ -133,19 +57,6 @@ async def deliver_and_reconcile(
     await worker.close()
     assert worker.jobs_failed == 0
     return board
-
-
-async def emulator_state(services: dict[str, Any]) -> dict[str, Any]:
-    async with httpx.AsyncClient() as client:
-        state: dict[str, Any] = (await client.get(services["emulator"] + "/_emulator/state")).json()
-        return state
-
-
-def settings_for(make_settings: SettingsFactory, services: dict[str, Any]) -> Any:
-    return make_settings(
-        trello_base_url=services["emulator"] + "/1", trello_api_key=KEY, trello_token=TOKEN,
-        trello_secret=SECRET, reconcile_debounce_seconds=0.2,
-    )  # fmt: skip
 
 
 async def test_enforcing_reverts_someone_added_to_a_board_by_hand(
@@ -212,13 +123,6 @@ async def test_a_burst_on_one_board_is_reconciled_once(
     assert 4 + 1 <= worker.jobs_complete <= 4 + 2
 
 
-def trellis(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trellis", *args], env={**os.environ, **env}, capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
-
-
 async def test_a_plan_that_takes_too_much_waits_for_an_operator_then_goes_ahead(
     services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_url: str
 ) -> None:
@@ -230,9 +134,9 @@ async def test_a_plan_that_takes_too_much_waits_for_an_operator_then_goes_ahead(
     async with database.transaction() as session:  # the store takes three people off the board at once
         board = await board_by_trello_id(session, roadmap["id"])
         assert board is not None
-        view = await board_view(session, board)
+        memberships = await linked_memberships(session, board.organization_id)
         for member in leaving:
-            view.memberships[member].board_access = []
+            memberships[member].board_access = []
     await database.dispose()
     settings = settings_for(make_settings, services)
     env = {
@@ -264,18 +168,6 @@ async def test_a_plan_that_takes_too_much_waits_for_an_operator_then_goes_ahead(
 
     assert not set(leaving) & await members_of(services, roadmap["id"])
     assert trellis("approvals", "list", env=env).stdout.strip() == "no open approvals"
-
-
-async def members_of(services: dict[str, Any], board_id: str) -> set[str]:
-    boards = (await emulator_state(services))["boards"]
-    return {m["idMember"] for b in boards if b["id"] == board_id for m in b["memberships"]}
-
-
-async def run_worker(settings: Any) -> None:
-    worker = Worker(**{**worker_settings(settings), "burst": True, "poll_delay": 0.05})
-    await worker.main()
-    await worker.close()
-    assert worker.jobs_failed == 0
 
 
 async def test_someone_removed_from_the_workspace_is_taken_off_every_board(
@@ -334,26 +226,6 @@ async def test_an_offboarding_for_someone_still_in_the_workspace_removes_nothing
         "Roadmap",
         "Hiring",
     }
-
-
-async def owner_token(sqlite_url: str) -> str:
-    database = Database(sqlite_url)
-    async with database.transaction() as session:
-        _, token = await create_token(session, "owner@acme.example")
-    await database.dispose()
-    return token
-
-
-async def api_member_id(trello_member_id: str, sqlite_url: str) -> int:
-    """The membership id the API names a linked Trello member by."""
-    database = Database(sqlite_url)
-    async with database.transaction() as session:
-        user = await session.scalar(select(User).where(User.trello_member_id == trello_member_id))
-        assert user is not None
-        membership = await session.scalar(select(Membership).where(Membership.user_id == user.id))
-        assert membership is not None
-    await database.dispose()
-    return membership.id
 
 
 async def test_changes_made_through_the_api_reach_trello(

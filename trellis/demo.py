@@ -2,8 +2,9 @@
 
 Starts the emulator, a receiver and a worker as child processes on free ports, adopts the emulator's
 sample workspace into a fresh store, registers webhooks, and plays a short story, showing what happens:
-someone is added to a board by hand in Trello (the store follows), then removed from the workspace while
-still on three boards (Trellis takes them off every one). Ctrl-C stops everything it started.
+someone is invited through the membership API and accepts (Trello invites them, Trellis links them), is
+promoted, is added to two more boards by hand in Trello (the store follows), then is removed from the
+workspace while still on three boards (Trellis takes them off every one). Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -25,16 +26,22 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from membership import outbox
 from membership.boards import board_by_trello_id, board_view
 from membership.database import Database, migrate
+from membership.directory import create_token, create_user, user_by_email
+from membership.rules import Actor
+from trellis.logging import configure_logging
 from trellis.settings import Settings
 from trellis.supervisor import free_port, start_local_redis
 from workers.adopt import adopt_workspace
 from workers.clients import build_clients
 from workers.queue import redis_client
+from workers.webhooks import ensure_webhooks
 
 KEY, TOKEN, SECRET = "demo-key", "demo-token", "demo-secret"
-PERSON = "katherine.johnson"
+OWNER = "you@acme.example"
+PERSON_NAME, PERSON_EMAIL = "Annie Easley", "annie.easley@acme.example"
 
 
 class DemoFailed(Exception):
@@ -153,67 +160,145 @@ def _overrides(env: dict[str, str]) -> dict[str, Any]:
 
 
 async def _story(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> None:
+    # The story speaks for itself; the services' logs are in their files.
+    configure_logging(level="warning", fmt=settings.log_format, secrets=settings.secret_values())
     redis = redis_client(settings.redis_url, timeout=5)
     clients = build_clients(settings, redis)
     database = Database(store)
     trello = clients.trello
     assert trello is not None
     try:
-        async with httpx.AsyncClient(base_url=emulator) as admin:
+        async with (
+            httpx.AsyncClient(base_url=emulator) as admin,
+            httpx.AsyncClient(base_url=receiver) as api,
+        ):
             state = (await admin.get("/_emulator/state")).json()
             workspace = state["workspaces"][0]
-            person = next(m for m in state["members"] if m["username"] == PERSON)
+            boards = {b["name"]: b["id"] for b in state["boards"]}
 
             console.rule("1. Trellis adopts the workspace")
-            await adopt_workspace(trello, database, workspace["id"], owner_email="you@acme.example")
+            await adopt_workspace(trello, database, workspace["id"], owner_email=OWNER)
             counts = f"{len(workspace['memberships'])} members, {len(state['boards'])} boards"
             console.print(
                 f"{workspace['displayName']}: {counts}, linked with authority [bold]trello[/bold]: the store"
-                " mirrors Trello"
+                " mirrors Trello, and changes made through the membership API are pushed to Trello"
             )
 
             console.rule("2. Webhooks on the workspace and each board")
-            for model in [workspace["id"], *(b["id"] for b in state["boards"])]:
-                await trello.create_webhook(receiver + "/webhooks/trello", model, "trellis demo")
-            console.print(f"{1 + len(state['boards'])} webhooks, each checked by Trello with a HEAD first")
+            hooks = await ensure_webhooks(trello, database, receiver + "/webhooks/trello")
+            console.print(f"{len(hooks.created)} webhooks created, each checked by Trello with a HEAD first")
 
-            console.rule(f"3. Someone adds {person['fullName']} to Support by hand in Trello")
-            support = next(b for b in state["boards"] if b["name"] == "Support")
-            await admin.put(
-                f"/_emulator/boards/{support['id']}/members/{person['id']}", json={"type": "normal"}
+            console.rule(f"3. {PERSON_NAME} is invited through the membership API, and accepts")
+            owner, person = await _tokens(database)
+            invite = await api.post(
+                "/organizations/me/invites", headers=owner,
+                json={"email": PERSON_EMAIL, "board_access": [
+                    {"board_id": await _local_board(database, boards["Roadmap"]), "can_read": True,
+                     "can_write": True}]},
+            )  # fmt: skip
+            _expect(invite, "the invite")
+            accepted = await api.post(
+                "/organizations/invites/accept", headers=person, json={"token": invite.json()["token"]}
             )
-            await _until(
-                lambda: _store_access(database, support["id"], person["id"]), "write", "the store to follow"
+            _expect(accepted, "accepting the invite")
+            member_id = await _until(
+                lambda: _trello_id(database), "her Trello member to be linked", truthy=True
             )
+            await _until(lambda: _boards_of(admin, member_id), {"Roadmap"}, "her board access to be pushed")
             console.print(
-                "webhook → receiver → apply_event → reconcile_board: the store gives her write on Support"
+                "accept → outbox → push_member_change: Trello invited her by email, Trellis linked her Trello"
+                " member and gave her the Roadmap board the invite granted"
             )
-            boards = await _boards_of(admin, person["id"])
-            console.print(f"{person['fullName']} is on {len(boards)} boards: {', '.join(sorted(boards))}")
 
-            console.rule(f"4. {person['fullName']} is removed from the workspace")
-            await admin.delete(f"/_emulator/organizations/{workspace['id']}/members/{person['id']}")
-            left = await _boards_of(admin, person["id"])
+            console.rule("4. She is promoted to admin through the API")
+            membership_id = accepted.json()["id"]
+            _expect(await api.patch(f"/organizations/me/members/{membership_id}", headers=owner,
+                                    json={"role": "admin"}), "the promotion")  # fmt: skip
+            await _until(lambda: _workspace_role(admin, member_id), "admin", "the promotion to reach Trello")
+            # Until the push is done the store wins for her (its change is pending), even in mirror mode.
+            await _until(lambda: _pending_changes(database), 0, "the push to finish")
+            console.print("PATCH role → outbox → push_member_change: she is a workspace admin in Trello")
+
+            console.rule("5. Someone adds her to Support and Hiring by hand in Trello")
+            for name in ("Support", "Hiring"):
+                await admin.put(
+                    f"/_emulator/boards/{boards[name]}/members/{member_id}", json={"type": "normal"}
+                )
+                await _until(
+                    lambda name=name: _store_access(database, boards[name], member_id), "write",
+                    f"the store to follow on {name}",
+                )  # fmt: skip
+            console.print(
+                "webhook → receiver → apply_event → reconcile_board: the store gives her write on both"
+            )
+            on = await _boards_of(admin, member_id)
+            console.print(f"{PERSON_NAME} is on {len(on)} boards: {', '.join(sorted(on))}")
+
+            console.rule(f"6. {PERSON_NAME} is removed from the workspace in Trello")
+            await admin.delete(f"/_emulator/organizations/{workspace['id']}/members/{member_id}")
+            left = await _boards_of(admin, member_id)
             console.print(f"Trello removed her from the workspace only: still on {', '.join(sorted(left))}")
-            await _until(lambda: _boards_of(admin, person["id"]), set(), "the offboarding to finish")
+            await _until(lambda: _boards_of(admin, member_id), set(), "the offboarding to finish")
             console.print(
                 "webhook → apply_event → offboard_member: Trellis asked Trello she was out, then took her"
                 " off every board"
             )
 
             console.rule("The end")
-            await _final(admin, receiver, person, console)
+            await _final(admin, receiver, member_id, console)
     finally:
         await clients.aclose()
         await database.dispose()
         await redis.aclose()
 
 
-async def _until(read: Any, expected: Any, what: str, within: float = 30.0) -> None:
+async def _tokens(database: Database) -> tuple[dict[str, str], dict[str, str]]:
+    """API tokens for the workspace's owner and for the person who will accept the invite."""
+    async with database.transaction() as session:
+        await create_user(session, PERSON_EMAIL, PERSON_NAME, actor=Actor.system("demo"))
+        _, owner = await create_token(session, OWNER)
+        _, person = await create_token(session, PERSON_EMAIL)
+    return {"authorization": f"Bearer {owner}"}, {"authorization": f"Bearer {person}"}
+
+
+def _expect(response: httpx.Response, what: str) -> None:
+    if response.is_error:
+        raise DemoFailed(f"{what} was refused: {response.status_code} {response.text[:200]}")
+
+
+async def _local_board(database: Database, trello_board_id: str) -> int:
+    async with database.transaction() as session:
+        board = await board_by_trello_id(session, trello_board_id)
+        assert board is not None
+        return board.id
+
+
+async def _trello_id(database: Database) -> str | None:
+    async with database.transaction() as session:
+        user = await user_by_email(session, PERSON_EMAIL)
+        return None if user is None else user.trello_member_id
+
+
+async def _pending_changes(database: Database) -> int:
+    async with database.transaction() as session:
+        return len(await outbox.pending(session))
+
+
+async def _workspace_role(admin: httpx.AsyncClient, member_id: str) -> str | None:
+    state = (await admin.get("/_emulator/state")).json()
+    rows = state["workspaces"][0]["memberships"]
+    return next((m["memberType"] for m in rows if m["idMember"] == member_id), None)
+
+
+async def _until(
+    read: Any, expected: Any = None, what: str = "", within: float = 30.0, *, truthy: bool = False
+) -> Any:
+    """Poll `read` until it returns `expected` (or, with `truthy`, anything true); returns that."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if await read() == expected:
-            return
+        value = await read()
+        if (truthy and value) or (not truthy and value == expected):
+            return value
         await asyncio.sleep(0.2)
     raise DemoFailed(f"waited {within:.0f} s for {what}")
 
@@ -229,7 +314,7 @@ async def _store_access(database: Database, trello_board_id: str, member_id: str
         return None if board is None else (await board_view(session, board)).access.get(member_id)
 
 
-async def _final(admin: httpx.AsyncClient, receiver: str, person: dict[str, Any], console: Console) -> None:
+async def _final(admin: httpx.AsyncClient, receiver: str, member_id: str, console: Console) -> None:
     state = (await admin.get("/_emulator/state")).json()
     names = {m["id"]: m["fullName"] for m in state["members"]}
     table = Table("board", "members in Trello now")
@@ -248,5 +333,5 @@ async def _final(admin: httpx.AsyncClient, receiver: str, person: dict[str, Any]
     )
     console.print(
         f"webhooks received: {delivered:.0f}; Trello API calls: {calls} ({rejected} refused with 429); "
-        f"{person['fullName']} is on {len(await _boards_of(admin, person['id']))} boards"
+        f"{PERSON_NAME} is on {len(await _boards_of(admin, member_id))} boards"
     )

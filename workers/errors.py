@@ -92,3 +92,15 @@ class ScimServerError(ScimError):
 
 class ScimUnavailable(ScimError):
     transient = True
+
+
+# Failures that may pass: after the client's own retries, the job is tried again later (with backoff)
+# rather than dead-lettered at once. Everything else from Trello or SCIM is an answer that will not change.
+PASSING = (
+    TrelloServerError,
+    TrelloUnavailable,
+    TrelloRateLimited,
+    ScimServerError,
+    ScimUnavailable,
+    ScimRateLimited,
+)

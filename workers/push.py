@@ -100,6 +100,12 @@ async def _invite(
         return None
     member_id: str = appeared.pop()
     async with database.transaction() as session:
+        taken = await session.scalar(select(User.id).where(User.trello_member_id == member_id))
+        if taken is not None and taken != user.id:
+            log.warning(
+                "invited, but their Trello member is linked to another user", user=user.id, other=taken
+            )
+            return None
         linked = await session.get(User, user.id)
         assert linked is not None
         linked.trello_member_id = member_id

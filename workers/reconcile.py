@@ -17,6 +17,7 @@ from membership.boards import board_by_trello_id, board_view, set_board_access
 from membership.database import Database
 from membership.models import Organization
 from membership.rules import Actor
+from membership.workspaces import linked_memberships
 from workers import errors
 from workers.limiter import Priority
 from workers.plan import (
@@ -152,7 +153,7 @@ async def reconcile_board(
         async with database.transaction() as session:
             board = await board_by_trello_id(session, trello_board_id)
             assert board is not None
-            memberships = (await board_view(session, board)).memberships
+            memberships = await linked_memberships(session, board.organization_id)
             for op in store_operations:
                 await set_board_access(
                     session, RECONCILER, memberships[op.member_id], board.id, op.access, cause=cause

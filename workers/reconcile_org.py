@@ -65,7 +65,9 @@ def trello_members(rows: list[dict[str, Any]]) -> dict[str, TrelloMember]:
     for row in rows:
         member = row.get("member") or {}
         role: WorkspaceRole = "admin" if row.get("memberType") == "admin" else "normal"
-        members[row["idMember"]] = TrelloMember(role, member.get("username"), member.get("fullName"))
+        members[row["idMember"]] = TrelloMember(
+            role, member.get("username"), member.get("fullName"), bool(row.get("unconfirmed"))
+        )
     return members
 
 

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from workers import errors
 from workers.deadletters import DeadLetter, DeadLetters
 
 log = structlog.get_logger("workers.runner")
@@ -44,6 +45,8 @@ class JobRetryPolicy:
 
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TransientError | OSError | TimeoutError | RedisConnectionError | RedisTimeoutError):
+        return True
+    if isinstance(exc, errors.PASSING):
         return True
     if isinstance(exc, OperationalError):
         return True

@@ -31,16 +31,16 @@ def functions(policy: JobRetryPolicy) -> list[Function]:
 
     return [
         registered(jobs.apply_event, keep_result=EVENT_RESULT_SECONDS),
-        # A change's job id dedupes it while its result is kept, as for events.
-        registered(
-            jobs.push_member_change, keep_result=EVENT_RESULT_SECONDS, timeout=JOB_TIMEOUT_SECONDS * 5
-        ),
+        # No kept result: a change's job id dedupes it while it is queued or running, and after that its
+        # outbox row says it is done. A kept result would also outlive the row's id in a store that was
+        # reset (a new demo's store numbers its changes from 1 again) and swallow the new change's job.
+        registered(jobs.push_member_change, timeout=JOB_TIMEOUT_SECONDS * 5),
         # One call a board of the workspace: longer than a single reconcile.
         registered(jobs.offboard_member, timeout=JOB_TIMEOUT_SECONDS * 5),
         # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
         registered(jobs.reconcile_board),
         registered(jobs.reconcile_org),
-        registered(jobs.deactivate_account, keep_result=EVENT_RESULT_SECONDS),
+        registered(jobs.deactivate_account),  # no kept result, for the same reason
         # Marks scopes and queues jobs: quick, however many boards there are.
         registered(jobs.full_resync),
         # A call a webhook to create: as long as an offboarding.

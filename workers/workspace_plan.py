@@ -10,6 +10,8 @@ models"): store roles `owner` and `admin` are Trello's workspace `admin`, `membe
 - Enforce (authority `local`): Trello follows the store. Someone added to the workspace by hand is
   removed from it and its boards; a member missing from Trello is added back; roles are set.
 - Either way, members with membership API changes still to push follow the store.
+- An open invitation (an unconfirmed member the store does not know) is left alone in both modes: it
+  may be the one an onboarding is sending at this moment, its member id not yet linked.
 - A Trello workspace admin is never demoted or removed by a reconcile, as on boards: the token Trellis
   runs with belongs to one, and an admin who is not in the store should be looked at by a person.
 - The mass-change guard holds a plan that takes access from too many people at once.
@@ -38,6 +40,7 @@ class TrelloMember:
     role: WorkspaceRole
     username: str | None = None
     full_name: str | None = None
+    unconfirmed: bool = False  # invited by email, not yet joined
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,12 @@ def plan_workspace(desired: DesiredWorkspace, actual: ActualWorkspace, policy: P
     operations: list[WorkspaceOperation] = []
     for member in sorted(set(desired.roles) | set(actual.members)):
         local, trello = desired.roles.get(member), actual.members.get(member)
-        if member in desired.pending or policy.authority == "local":
+        if local is None and trello is not None and trello.unconfirmed and member not in desired.pending:
+            # Perhaps the invitation an onboarding is sending right now, its member not linked yet.
+            operations.append(
+                Skip(member, "invited in Trello, not joined yet: looked at again when they join")
+            )
+        elif member in desired.pending or policy.authority == "local":
             pushed = "a membership API change" if member in desired.pending else "the store is authoritative"
             operations.extend(_push(member, local, trello, pushed))
         else:

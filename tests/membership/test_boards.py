@@ -8,6 +8,7 @@ from membership import outbox
 from membership.boards import board_view, effective_access, set_board_access
 from membership.members import AccessChange, BoardGrant, set_access
 from membership.models import AuditEntry, Board, User
+from membership.workspaces import linked_memberships
 from tests.membership.conftest import SYSTEM, World
 
 
@@ -30,9 +31,12 @@ async def test_effective_access_is_the_override_else_the_organization_wide_flags
         board = await session.get(Board, world.boards[0])
         assert board is not None
         view = await board_view(session, board)
-        adam = view.memberships["trello-adam"]
+        adam = (await linked_memberships(session, world.organization_id))["trello-adam"]
         assert effective_access(adam, world.boards[1]) == "write"  # the override
         assert effective_access(adam, world.boards[2]) == "read"  # can_read_all_boards
+        second = await session.get(Board, world.boards[1])
+        assert second is not None
+        assert (await board_view(session, second)).access["trello-adam"] == "write"
     assert view.access == {"trello-olive": "none", "trello-adam": "read", "trello-mia": "read"}
 
 
@@ -65,10 +69,8 @@ async def test_recording_what_trello_gave_sets_an_override_and_audits_it(world: 
     async with world.database.transaction() as session:
         board = await session.get(Board, world.boards[2])
         assert board is not None
-        view = await board_view(session, board)
-        await set_board_access(
-            session, SYSTEM, view.memberships["trello-mia"], board.id, "write", cause="action:abc"
-        )
+        mia = (await linked_memberships(session, world.organization_id))["trello-mia"]
+        await set_board_access(session, SYSTEM, mia, board.id, "write", cause="action:abc")
     async with world.database.transaction() as session:
         board = await session.get(Board, world.boards[2])
         assert board is not None

@@ -1,7 +1,8 @@
 """The `trellis` command: the group, its context and the helpers its commands share.
 
 The commands live beside this module by concern: `service` (running things), `store` (organizations,
-users, tokens, events) and `operate` (plans, approvals, dead letters).
+users, tokens, events), `sync` (plans, resyncs and webhooks: what talks to Trello) and `operate`
+(approvals, dead letters).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from trellis.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from membership.database import Database
     from workers.queue import JobQueue
+    from workers.trello import TrelloClient
 
 
 T = TypeVar("T")
@@ -94,11 +97,37 @@ def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> 
     return asyncio.run(run())
 
 
+def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQueue], Awaitable[T]]) -> T:
+    """Run `work` with a Trello client (under the limiter every worker shares), the store and the
+    queue; without Trello credentials the command ends with one line saying which settings it needs."""
+    from membership.database import Database
+    from workers.clients import build_clients
+    from workers.queue import JobQueue, redis_client
+
+    if not settings.has_trello_credentials:
+        click.echo("trellis: this command needs TRELLIS_TRELLO_API_KEY and TRELLIS_TRELLO_TOKEN", err=True)
+        sys.exit(2)
+
+    async def run() -> T:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        clients = build_clients(settings, redis)
+        database = Database(settings.database_url)
+        try:
+            assert clients.trello is not None
+            return await work(clients.trello, database, JobQueue(redis, settings.queue_name))
+        finally:
+            await clients.aclose()
+            await database.dispose()
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
 CLI_ACTOR = Actor.system("cli")
 
 
 # The commands register themselves on `main` when their modules are imported.
-from trellis.cli import operate, service, store  # noqa: E402
+from trellis.cli import operate, service, store, sync  # noqa: E402
 
 __all__ = [
     "CLI_ACTOR",
@@ -109,5 +138,7 @@ __all__ = [
     "pass_cli",
     "service",
     "store",
+    "sync",
     "with_queue",
+    "with_trello",
 ]

@@ -1,8 +1,7 @@
-"""Commands for operators: plan, approvals, dead letters."""
+"""Commands for operators: approvals and dead letters."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,50 +14,6 @@ from trellis.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
-
-
-@main.command()
-@click.option(
-    "--board", "boards", multiple=True, required=True, help="A linked board's Trello id (repeatable)."
-)
-@pass_cli
-def plan(cli: CliContext, boards: tuple[str, ...]) -> None:
-    """Show what a reconcile of each board would change, changing nothing."""
-    from membership.database import Database
-    from workers.clients import build_clients
-    from workers.queue import redis_client
-    from workers.reconcile import reconcile_board
-
-    settings = cli.settings
-    if not settings.has_trello_credentials:
-        click.echo("trellis: plan needs TRELLIS_TRELLO_API_KEY and TRELLIS_TRELLO_TOKEN", err=True)
-        sys.exit(2)
-
-    async def run() -> list[str]:
-        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
-        clients = build_clients(settings, redis)
-        database = Database(settings.database_url)
-        lines = []
-        try:
-            assert clients.trello is not None
-            for board in boards:
-                report = await reconcile_board(clients.trello, database, board, cause="plan", apply=False)
-                if report is None:
-                    lines.append(f"board {board}: not linked in the store")
-                    continue
-                held = f" (held: {report.plan.held})" if report.plan.held else ""
-                lines.append(f"board {board}: {len(report.plan.changes)} change(s){held}")
-                lines += [
-                    f"  {type(op).__name__} {op.member_id}: {op.reason}" for op in report.plan.operations
-                ]
-        finally:
-            await clients.aclose()
-            await database.dispose()
-            await redis.aclose()
-        return lines
-
-    for line in asyncio.run(run()):
-        click.echo(line)
 
 
 @main.group()
@@ -88,22 +43,22 @@ def approvals_list(cli: CliContext) -> None:
 @click.argument("approval_id", type=int)
 @pass_cli
 def approvals_approve(cli: CliContext, approval_id: int) -> None:
-    """Approve a held plan: its board is reconciled again, and the plan goes ahead if it takes access
-    from no one beyond those it named."""
+    """Approve: a held plan's scope is reconciled again, and the plan goes ahead if it takes access
+    from no one beyond those it named; an account deactivation is carried out."""
     from membership.approvals import decide
-    from workers.queue import Job
+    from workers import contract
 
     settings = cli.settings
     approval = in_store(
         settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
     )
-    kind, _, subject = approval.scope.partition(":")
-    if approval.kind == "plan" and kind == "board":
-        job = Job(
-            "reconcile_board", (subject,), {"reason": f"approval {approval_id}", "approval_id": approval_id}
-        )
-        with_queue(settings, lambda queue: queue.enqueue(job))
-    click.echo(f"approval {approval_id} approved: {approval.scope} is reconciled again")
+    if approval.kind == "scim_deactivate":
+        job, outcome = contract.deactivate_account(approval_id), "the account is deactivated"
+    else:
+        kind, _, subject = approval.scope.partition(":")
+        job, outcome = contract.reconcile_approved(kind, subject, approval_id), "it is reconciled again"
+    with_queue(settings, lambda queue: queue.enqueue(job))
+    click.echo(f"approval {approval_id} approved: {approval.scope}: {outcome}")
 
 
 @approvals.command("reject")
