@@ -179,19 +179,12 @@ async def _apply_in_trello(
             await trello.set_board_member(report.board_id, operation.member_id, operation.role)
         else:
             await trello.remove_board_member(report.board_id, operation.member_id)
-    except errors.ObserversNotAllowed as exc:
-        # The plan changed since the store last read it: remembered, so the next run falls back.
-        await remember_observers(database, organization_id, False)
+    except (errors.LastAdmin, errors.TrelloNotFound, errors.TrelloForbidden) as exc:
+        if isinstance(exc, errors.ObserversNotAllowed):
+            # The plan changed since the store last read it: remembered, so the next run falls back.
+            await remember_observers(database, organization_id, False)
         report.refused.append((operation, str(exc)))
-        log.warning("trello refused an observer", member=operation.member_id, detail=str(exc))
-        return
-    except (
-        errors.LastAdmin,
-        errors.TrelloNotFound,
-        errors.TrelloForbidden,
-    ) as exc:
-        report.refused.append((operation, str(exc)))
-        log.warning("trello refused", member=operation.member_id, error=type(exc).__name__, detail=str(exc))
+        await record_refusal(database, organization_id, "trello_board", board_id, operation, exc, cause)
         return
     async with database.transaction() as session:
         audit.record(
@@ -199,6 +192,27 @@ async def _apply_in_trello(
             entity_id=board_id, organization_id=organization_id, after=describe(operation),
         )  # fmt: skip
     report.applied.append(operation)
+
+
+async def record_refusal(
+    database: Database,
+    organization_id: int,
+    entity: str,
+    entity_id: int,
+    operation: Any,
+    refusal: Exception,
+    cause: str,
+) -> None:
+    """What Trello refused (the last admin, observers, a member gone) is recorded and reported, never
+    retried: the same request would be refused again."""
+    log.warning(
+        "trello refused", member=operation.member_id, error=type(refusal).__name__, detail=str(refusal)
+    )
+    async with database.transaction() as session:
+        audit.record(
+            session, actor=RECONCILER, cause=cause, action="refused", entity=entity, entity_id=entity_id,
+            organization_id=organization_id, after={**describe(operation), "refused": str(refusal)},
+        )  # fmt: skip
 
 
 def describe(operation: Any) -> dict[str, Any]:

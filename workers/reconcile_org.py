@@ -28,7 +28,7 @@ from membership.workspaces import (
 from workers import errors
 from workers.limiter import Priority
 from workers.plan import DEFAULT_POLICY, Policy, Skip
-from workers.reconcile import RECONCILER, describe, has_observers, hold_for_approval
+from workers.reconcile import RECONCILER, describe, has_observers, hold_for_approval, record_refusal
 from workers.trello import TrelloClient
 from workers.workspace_plan import (
     ActualWorkspace,
@@ -147,7 +147,9 @@ async def _apply_in_trello(
             await trello.remove_organization_member_everywhere(report.workspace_id, operation.member_id)
     except (errors.TrelloBadRequest, errors.TrelloNotFound, errors.TrelloForbidden, errors.LastAdmin) as exc:
         report.refused.append((operation, str(exc)))
-        log.warning("trello refused", member=operation.member_id, error=type(exc).__name__, detail=str(exc))
+        await record_refusal(
+            database, organization_id, "trello_workspace", organization_id, operation, exc, cause
+        )
         return
     async with database.transaction() as session:
         if isinstance(operation, RemoveFromWorkspace):
