@@ -1,7 +1,8 @@
-"""Commands for operators: approvals and dead letters."""
+"""Commands for operators: the doctor, approvals and dead letters."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,21 @@ from trellis.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@main.command()
+@pass_cli
+def doctor(cli: CliContext) -> None:
+    """Check Redis, the store, Trello (token and its expiry), every webhook, and what waits for a
+    person. Exits 1 when something needs a person, 2 when something has failed."""
+    from trellis.doctor import examine
+
+    checks = asyncio.run(examine(cli.settings))
+    marks = {"ok": "ok", "attention": "!!", "failed": "XX"}
+    for check in checks:
+        click.echo(f"{marks[check.status]}  {check.name:38} {check.detail}")
+    statuses = {check.status for check in checks}
+    sys.exit(2 if "failed" in statuses else 1 if "attention" in statuses else 0)
 
 
 @main.group()
