@@ -1,0 +1,117 @@
+"""Organizations, users and API tokens: the bootstrap an operator does from the command line."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership import audit
+from membership.errors import Conflict, NotFound, Unprocessable
+from membership.invites import valid_email
+from membership.models import ApiToken, Board, Membership, Organization, User, utcnow
+from membership.rules import Actor
+
+AUTHORITIES = ("trello", "local")
+TOKEN_PREFIX = "trl_"  # noqa: S105 (a prefix that makes leaked tokens easy to spot, not a secret)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == valid_email(email)))
+
+
+async def create_user(session: AsyncSession, email: str, name: str | None = None, *, actor: Actor) -> User:
+    email = valid_email(email)
+    if await user_by_email(session, email) is not None:
+        raise Conflict(f"a user with email {email} exists already")
+    user = User(email=email, name=name)
+    session.add(user)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        cause="cli",
+        action="user_created",
+        entity="user",
+        entity_id=user.id,
+        organization_id=None,
+        after={"email": email, "name": name},
+    )
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.scalars(select(User).order_by(User.id))).all())
+
+
+async def link_organization(
+    session: AsyncSession, trello_org_id: str, *, name: str, owner_email: str, authority: str, actor: Actor
+) -> Organization:
+    """Create the organization linked to a Trello workspace, with its first owner."""
+    if authority not in AUTHORITIES:
+        raise Unprocessable(f"authority must be one of {', '.join(AUTHORITIES)}")
+    if await session.scalar(select(Organization).where(Organization.trello_org_id == trello_org_id)):
+        raise Conflict(f"Trello workspace {trello_org_id} is linked already")
+    organization = Organization(name=name, trello_org_id=trello_org_id, authority=authority)
+    session.add(organization)
+    await session.flush()
+    owner = await user_by_email(session, owner_email) or await create_user(session, owner_email, actor=actor)
+    session.add(Membership(organization_id=organization.id, user_id=owner.id, role="owner", board_access=[]))
+    if owner.active_organization_id is None:
+        owner.active_organization_id = organization.id
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        cause="cli",
+        action="organization_linked",
+        entity="organization",
+        entity_id=organization.id,
+        organization_id=organization.id,
+        after={"trello_org_id": trello_org_id, "name": name, "authority": authority, "owner": owner.email},
+    )
+    return organization
+
+
+async def add_board(
+    session: AsyncSession, organization_id: int, *, name: str, trello_board_id: str | None = None
+) -> Board:
+    board = Board(organization_id=organization_id, name=name, trello_board_id=trello_board_id)
+    session.add(board)
+    await session.flush()
+    return board
+
+
+async def create_token(session: AsyncSession, email: str) -> tuple[ApiToken, str]:
+    """A new API token for the user; the plain token is returned here and never stored."""
+    user = await user_by_email(session, email)
+    if user is None:
+        raise NotFound(f"no user with email {email}")
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, token_hash=hash_token(plain))
+    session.add(token)
+    await session.flush()
+    return token, plain
+
+
+async def revoke_token(session: AsyncSession, token_id: int) -> None:
+    token = await session.get(ApiToken, token_id)
+    if token is None or token.revoked_at is not None:
+        raise NotFound(f"no active token {token_id}")
+    token.revoked_at = utcnow()
+
+
+async def authenticate(session: AsyncSession, plain: str) -> User | None:
+    """The user a bearer token belongs to, or None for an unknown or revoked token."""
+    statement = (
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
+    )
+    return await session.scalar(statement)

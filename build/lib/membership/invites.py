@@ -1,0 +1,197 @@
+"""Organization invites: list pending, create, revoke, accept."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership import audit, outbox, rules
+from membership.errors import Conflict, NotFound, Unprocessable
+from membership.members import (
+    BoardGrant,
+    grants_of,
+    lock_organization,
+    membership_of,
+    organization_board_ids,
+    regrant,
+    snapshot,
+)
+from membership.models import Invite, InviteBoardAccess, Membership, User, utcnow
+from membership.paging import Page, paginate
+from membership.rules import Actor
+
+# Deliberately plain: one @, something on both sides, a dot in the domain, no spaces. Whether the address
+# exists is the invitee's to prove by accepting.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL = re.compile(EMAIL_PATTERN)
+TOKEN_BYTES = 18  # base64url of 18 bytes is exactly 24 URL-safe characters
+
+
+def valid_email(email: str) -> str:
+    normalised = rules.normalise_email(email)
+    if not normalised or len(normalised) > 320 or not EMAIL.fullmatch(normalised):
+        raise Unprocessable("email is empty or invalid")
+    return normalised
+
+
+def invite_snapshot(invite: Invite) -> dict[str, Any]:
+    return {
+        "email": invite.email,
+        "role": invite.role,
+        "can_read_all_boards": invite.can_read_all_boards,
+        "can_write_all_boards": invite.can_write_all_boards,
+        "board_access": grants_of(invite.board_access),
+    }
+
+
+async def list_invites(
+    session: AsyncSession, actor: Actor, organization_id: int, *, limit: int, offset: int
+) -> Page[Invite]:
+    rules.require_admin(actor)
+    statement = (
+        select(Invite)
+        .where(Invite.organization_id == organization_id, Invite.accepted_at.is_(None))
+        .order_by(Invite.created_at.desc(), Invite.id.desc())
+    )
+    return await paginate(session, statement, limit, offset)
+
+
+async def create_invite(
+    session: AsyncSession,
+    actor: Actor,
+    organization_id: int,
+    *,
+    email: str,
+    role: str,
+    can_read_all_boards: bool = False,
+    can_write_all_boards: bool = False,
+    board_access: list[BoardGrant] | None = None,
+    cause: str,
+) -> Invite:
+    rules.check_invite_role(actor, role)
+    email = valid_email(email)
+    member = await session.scalar(
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.organization_id == organization_id, User.email == email)
+    )
+    if member is not None:
+        raise Conflict("a user with this email is already a member of the organization")
+    grants = board_access or []
+    rules.check_boards_belong(
+        [g.board_id for g in grants], await organization_board_ids(session, organization_id)
+    )
+    invite = Invite(
+        organization_id=organization_id,
+        email=email,
+        role=role,
+        can_read_all_boards=can_read_all_boards,
+        can_write_all_boards=can_write_all_boards,
+        token=secrets.token_urlsafe(TOKEN_BYTES),
+        invited_by_user_id=actor.user_id,
+        board_access=[
+            InviteBoardAccess(board_id=g.board_id, can_read=g.can_read, can_write=g.can_write) for g in grants
+        ],
+    )
+    session.add(invite)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        cause=cause,
+        action="invite_created",
+        entity="invite",
+        entity_id=invite.id,
+        organization_id=organization_id,
+        after=invite_snapshot(invite),
+    )
+    return invite
+
+
+async def revoke_invite(
+    session: AsyncSession, actor: Actor, organization_id: int, invite_id: int, *, cause: str
+) -> Invite:
+    """Delete a pending invite with its board access records; its token no longer works."""
+    rules.require_admin(actor)
+    invite = await session.scalar(
+        select(Invite).where(
+            Invite.id == invite_id, Invite.organization_id == organization_id, Invite.accepted_at.is_(None)
+        )
+    )
+    if invite is None:
+        raise NotFound("invite not found")
+    audit.record(
+        session,
+        actor=actor,
+        cause=cause,
+        action="invite_revoked",
+        entity="invite",
+        entity_id=invite.id,
+        organization_id=organization_id,
+        before=invite_snapshot(invite),
+    )
+    await session.delete(invite)
+    await session.flush()
+    return invite
+
+
+async def accept_invite(session: AsyncSession, user: User, token: str, *, cause: str) -> Membership:
+    """Join the invite's organization, or merge its permissions into the membership the user has."""
+    invite = await session.scalar(select(Invite).where(Invite.token == token).with_for_update())
+    if invite is None or invite.accepted_at is not None:
+        raise NotFound("invalid token, or the invite was already accepted")
+    rules.check_invite_acceptor(invite.email, user.email)
+    organization_id = invite.organization_id
+    await lock_organization(session, organization_id)
+    actor = Actor(name=f"user:{user.id}", user_id=user.id)
+
+    membership = await membership_of(session, organization_id, user.id)
+    before = snapshot(membership) if membership is not None else None
+    if membership is None:
+        membership = Membership(
+            organization_id=organization_id,
+            user_id=user.id,
+            role=invite.role,
+            can_read_all_boards=invite.can_read_all_boards,
+            can_write_all_boards=invite.can_write_all_boards,
+            board_access=[],
+        )
+        session.add(membership)
+    else:
+        membership.role = rules.higher_role(membership.role, invite.role)
+        membership.can_read_all_boards |= invite.can_read_all_boards
+        membership.can_write_all_boards |= invite.can_write_all_boards
+    membership.board_access = regrant(membership.board_access, merged_grants(membership, invite))
+
+    invite.accepted_by_user_id = user.id
+    invite.accepted_at = utcnow()
+    if user.active_organization_id is None:
+        user.active_organization_id = organization_id
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        cause=cause,
+        action="invite_accepted",
+        entity="membership",
+        entity_id=membership.id,
+        organization_id=organization_id,
+        before=before,
+        after=snapshot(membership),
+    )
+    await outbox.add(session, organization_id=organization_id, user_id=user.id, kind="onboard", cause=cause)
+    await session.refresh(membership, ["board_access"])
+    return membership
+
+
+def merged_grants(membership: Membership, invite: Invite) -> list[BoardGrant]:
+    """Per board, the union of what the membership had and what the invite grants."""
+    grants = {a.board_id: (a.can_read, a.can_write) for a in membership.board_access}
+    for access in invite.board_access:
+        read, write = grants.get(access.board_id, (False, False))
+        grants[access.board_id] = (read or access.can_read, write or access.can_write)
+    return [BoardGrant(board, read, write) for board, (read, write) in sorted(grants.items())]

@@ -1,0 +1,239 @@
+"""The membership API's endpoints: parse, call `membership`, answer. The rules live in `membership`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import orjson
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from membership import invites, members, outbox
+from membership.database import Database
+from membership.errors import NotFound
+from membership.members import AccessChange
+from receiver.api.auth import Caller, authenticated_user, organization_caller
+from receiver.api.errors import BadRequest
+from receiver.api.schemas import (
+    MAX_ID,
+    AccessUpdate,
+    InviteAccept,
+    InviteCreate,
+    InviteOut,
+    MemberOut,
+    Removed,
+    RoleChange,
+    page_out,
+)
+from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
+from workers import contract
+from workers.queue import JobQueue
+
+log = structlog.get_logger("receiver.api")
+
+M = TypeVar("M", bound=BaseModel)
+MAX_API_BODY_BYTES = 64 * 1024
+
+
+class Paging(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class MembershipApi:
+    def __init__(self, database: Database, queue: JobQueue) -> None:
+        self.database = database
+        self.queue = queue
+
+    def routes(self) -> list[Route]:
+        members_path, invites_path = "/organizations/me/members", "/organizations/me/invites"
+        return [
+            route(members_path, GET=self.list_members),
+            route(
+                members_path + "/{member_id:int}",
+                GET=self.get_member,
+                PATCH=self.change_role,
+                DELETE=self.remove_member,
+            ),
+            route(members_path + "/{member_id:int}/access", PUT=self.set_access),
+            route(invites_path, GET=self.list_invites, POST=self.create_invite),
+            route(invites_path + "/{invite_id:int}", DELETE=self.revoke_invite),
+            route("/organizations/invites/accept", POST=self.accept_invite),
+        ]
+
+    # Members (seed 003)
+
+    async def list_members(self, request: Request) -> Response:
+        paging = parse_query(request, Paging)
+        async with self.organization_call(request) as (session, caller, _):
+            page = await members.list_members(
+                session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
+            )
+            body = page_out(page, MemberOut)
+        return json(body)
+
+    async def get_member(self, request: Request) -> Response:
+        member_id = path_id(request, "member_id")
+        async with self.organization_call(request) as (session, caller, _):
+            membership = await members.get_member(session, caller.actor, caller.organization_id, member_id)
+            body = MemberOut.of(membership)
+        return json(body)
+
+    async def change_role(self, request: Request) -> Response:
+        member_id = path_id(request, "member_id")
+        change = await parse_body(request, RoleChange)
+        async with self.organization_call(request) as (session, caller, cause):
+            membership = await members.change_role(
+                session, caller.actor, caller.organization_id, member_id, change.role, cause=cause
+            )
+            body = MemberOut.of(membership)
+        return json(body)
+
+    async def set_access(self, request: Request) -> Response:
+        member_id = path_id(request, "member_id")
+        update = await parse_body(request, AccessUpdate)
+        change = AccessChange(
+            can_read_all_boards=update.can_read_all_boards,
+            can_write_all_boards=update.can_write_all_boards,
+            board_access=None if update.board_access is None else [a.grant() for a in update.board_access],
+        )
+        async with self.organization_call(request) as (session, caller, cause):
+            membership = await members.set_access(
+                session, caller.actor, caller.organization_id, member_id, change, cause=cause
+            )
+            await session.refresh(membership, ["board_access"])
+            body = MemberOut.of(membership)
+        return json(body)
+
+    async def remove_member(self, request: Request) -> Response:
+        member_id = path_id(request, "member_id")
+        async with self.organization_call(request) as (session, caller, cause):
+            removed = await members.remove_member(
+                session, caller.actor, caller.organization_id, member_id, cause=cause
+            )
+        return json(Removed(success=True, id=removed["id"]))
+
+    # Invites (seed 004)
+
+    async def list_invites(self, request: Request) -> Response:
+        paging = parse_query(request, Paging)
+        async with self.organization_call(request) as (session, caller, _):
+            page = await invites.list_invites(
+                session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
+            )
+            body = page_out(page, InviteOut)
+        return json(body)
+
+    async def create_invite(self, request: Request) -> Response:
+        new = await parse_body(request, InviteCreate)
+        async with self.organization_call(request) as (session, caller, cause):
+            invite = await invites.create_invite(
+                session,
+                caller.actor,
+                caller.organization_id,
+                email=new.email,
+                role=new.role,
+                can_read_all_boards=new.can_read_all_boards,
+                can_write_all_boards=new.can_write_all_boards,
+                board_access=[a.grant() for a in new.board_access],
+                cause=cause,
+            )
+            body = InviteOut.of(invite)
+        return json(body, status=201)
+
+    async def revoke_invite(self, request: Request) -> Response:
+        invite_id = path_id(request, "invite_id")
+        async with self.organization_call(request) as (session, caller, cause):
+            invite = await invites.revoke_invite(
+                session, caller.actor, caller.organization_id, invite_id, cause=cause
+            )
+            body = InviteOut.of(invite)
+        return json(body)
+
+    async def accept_invite(self, request: Request) -> Response:
+        accept = await parse_body(request, InviteAccept)
+        async with self.call(request) as (session, cause):
+            user = await authenticated_user(session, request)
+            membership = await invites.accept_invite(session, user, accept.token, cause=cause)
+            body = MemberOut.of(membership)
+        return json(body)
+
+    # One transaction a request; the outbox's changes go to the workers once it is committed.
+
+    @asynccontextmanager
+    async def call(self, request: Request) -> AsyncIterator[tuple[AsyncSession, str]]:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        cause = f"api:{request.method} {request.url.path} request:{request_id[:64]}"
+        structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+        async with self.database.transaction() as session:
+            yield session, cause
+        await self.hand_to_workers(outbox.added_in(session))
+
+    @asynccontextmanager
+    async def organization_call(self, request: Request) -> AsyncIterator[tuple[AsyncSession, Caller, str]]:
+        async with self.call(request) as (session, cause):
+            user = await authenticated_user(session, request)
+            yield session, await organization_caller(session, user), cause
+
+    async def hand_to_workers(self, change_ids: list[int]) -> None:
+        """One job a change. A change whose job cannot be queued now stays pending in the outbox, which
+        the workers sweep: it is late, never lost."""
+        if not change_ids:
+            return
+        jobs = [contract.push_change(change_id) for change_id in change_ids]
+        try:
+            await self.queue.enqueue_many(jobs)
+        except Exception as exc:
+            log.warning(
+                "member changes left for the outbox sweep", changes=change_ids, error=type(exc).__name__
+            )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def route(path: str, **handlers: Handler) -> Route:
+    """One route a path, whatever its methods, so that a 405 lists in `Allow` every method it takes."""
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
+def json(model: BaseModel, status: int = 200) -> Response:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+
+
+def path_id(request: Request, name: str) -> int:
+    value: int = request.path_params[name]
+    if not 1 <= value <= MAX_ID:
+        raise NotFound("no such record")
+    return value
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    return model.model_validate(dict(request.query_params))
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    try:
+        raw = await read_bounded(request.scope["headers"], request.receive, MAX_API_BODY_BYTES)
+    except BodyTooLarge:
+        raise BadRequest("body too large", status=413) from None
+    except ClientGone:
+        raise BadRequest("client went away") from None
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("body is not JSON") from None
+    return model.model_validate(data)  # a ValidationError becomes a 422 in receiver.api.errors

@@ -1,0 +1,150 @@
+"""Request and response bodies of the membership API, with the seeds' own field names.
+
+Requests are strict: a string where a boolean belongs, or a field the API does not know, is a 422,
+never a silent guess.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from membership.invites import EMAIL_PATTERN
+from membership.members import BoardGrant
+from membership.models import Invite, Membership
+from membership.paging import Page
+
+Role = Literal["owner", "admin", "member"]
+# Ids are 64-bit in the store: a larger one cannot name anything.
+MAX_ID = 2**63 - 1
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BoardAccessIn(Request):
+    board_id: Id
+    can_read: StrictBool = False
+    can_write: StrictBool = False
+
+    def grant(self) -> BoardGrant:
+        return BoardGrant(self.board_id, self.can_read, self.can_write)
+
+
+class RoleChange(Request):
+    role: Role
+
+
+class AccessUpdate(Request):
+    can_read_all_boards: StrictBool | None = None
+    can_write_all_boards: StrictBool | None = None
+    board_access: list[BoardAccessIn] | None = None
+
+
+class InviteCreate(Request):
+    email: Annotated[StrictStr, Field(max_length=320, pattern=EMAIL_PATTERN)]
+    role: Role = "member"
+    can_read_all_boards: StrictBool = False
+    can_write_all_boards: StrictBool = False
+    board_access: list[BoardAccessIn] = Field(default_factory=list)
+
+
+class InviteAccept(Request):
+    token: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+def _assume_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every timestamp the store writes is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class BoardAccessOut(Response):
+    board_id: int
+    can_read: bool
+    can_write: bool
+
+
+class UserOut(Response):
+    id: int
+    email: str | None
+    name: str | None
+    preferred_name: str | None
+
+
+class MemberOut(Response):
+    id: int
+    organization_id: int
+    user_id: int
+    role: Role
+    can_read_all_boards: bool
+    can_write_all_boards: bool
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    user: UserOut
+    board_access: list[BoardAccessOut]
+
+    @classmethod
+    def of(cls, membership: Membership) -> MemberOut:
+        return cls.model_validate(membership)
+
+
+class InviteOut(Response):
+    id: int
+    organization_id: int
+    email: str
+    role: Role
+    can_read_all_boards: bool
+    can_write_all_boards: bool
+    token: str
+    invited_by_user_id: int | None
+    accepted_by_user_id: int | None
+    accepted_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    board_access: list[BoardAccessOut]
+
+    @classmethod
+    def of(cls, invite: Invite) -> InviteOut:
+        return cls.model_validate(invite)
+
+
+class Removed(Response):
+    success: bool
+    id: int
+
+
+T = TypeVar("T")
+
+
+class PageOut(Response, Generic[T]):
+    data: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+def page_out(page: Page[Any], item: type[MemberOut] | type[InviteOut]) -> PageOut[Any]:
+    """The `{"data", "total", "limit", "offset"}` answer for a page of store records."""
+    return PageOut[item](  # type: ignore[valid-type]
+        data=[item.model_validate(record) for record in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+class Error(Response):
+    error: str
+    detail: str
+    errors: list[dict[str, object]] | None = None

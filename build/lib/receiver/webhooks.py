@@ -1,0 +1,123 @@
+"""`/webhooks/trello`: Trello's callback.
+
+`HEAD` answers 200 (Trello's check when a webhook is created). A `POST` is verified, classified and, if it
+touches membership, queued for `apply_event` under its action id, so that a retried delivery queues
+nothing. The 2xx goes out only once Redis holds the job; when Redis cannot take it the answer is 503 and
+Trello delivers again.
+
+This route carries nearly all the traffic, so it is a plain ASGI app: it reads `receive()` and writes
+`send()` itself instead of building a Request and a Response object for every delivery.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import orjson
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
+from receiver.metrics import ReceiverMetrics
+from receiver.signature import SignatureChecker
+from workers.actions import parse_delivery
+from workers.queue import Job, JobQueue, RawJSON
+
+log = structlog.get_logger("receiver.webhooks")
+
+SIGNATURE_HEADER = b"x-trello-webhook"
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    secret: str
+    callback_url: str
+    max_body_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one delivery: the answer's status, and the name it is counted and logged under."""
+
+    status: int
+    name: str
+    detail: str
+    action_type: str = "unknown"
+    action_id: str | None = None
+
+
+class TrelloWebhookEndpoint:
+    """The ASGI app behind `/webhooks/trello`, holding what it needs rather than reading globals."""
+
+    def __init__(self, config: WebhookConfig, queue: JobQueue, metrics: ReceiverMetrics) -> None:
+        self.config = config
+        self.queue = queue
+        self.metrics = metrics
+        self.signatures = SignatureChecker(config.secret, config.callback_url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        started = time.perf_counter()
+        try:
+            outcome = await self.handle(scope, receive)
+        except ClientGone:
+            return  # nobody is left to answer
+        self.metrics.webhook_answered(outcome.action_type, outcome.name, time.perf_counter() - started)
+        content = {"status": outcome.name, "detail": outcome.detail}
+        if outcome.action_id is not None:
+            content["action_id"] = outcome.action_id
+        await send({"type": "http.response.start", "status": outcome.status, "headers": JSON_HEADERS})
+        await send({"type": "http.response.body", "body": orjson.dumps(content)})
+
+    async def handle(self, scope: Scope, receive: Receive) -> Outcome:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        try:
+            body = await read_bounded(headers, receive, self.config.max_body_bytes)
+        except BodyTooLarge:
+            log.warning("webhook rejected", reason="body too large", limit=self.config.max_body_bytes)
+            return Outcome(413, "too_large", "body too large")
+
+        signatures = [value for name, value in headers if name == SIGNATURE_HEADER]
+        if len(signatures) != 1 or not signatures[0]:
+            reason = "several signatures" if len(signatures) > 1 else "missing signature"
+            log.warning("webhook rejected", reason=reason, client=_client(scope))
+            return Outcome(401, "bad_signature", reason)
+        if not self.signatures.is_valid(body, signatures[0]):
+            log.warning("webhook rejected", reason="signature mismatch", client=_client(scope))
+            return Outcome(401, "bad_signature", "signature mismatch")
+
+        try:
+            delivery = parse_delivery(orjson.loads(body))
+        except ValueError as exc:  # orjson's JSONDecodeError (bad JSON or UTF-8) and InvalidDelivery alike
+            log.warning("webhook rejected", reason="malformed", detail=str(exc))
+            return Outcome(400, "malformed", f"malformed delivery: {exc}")
+
+        # The server runs each request in a task of its own, so binding without a reset cannot leak into
+        # another request; a `with bound_contextvars(...)` block costs several times more.
+        structlog.contextvars.bind_contextvars(action_id=delivery.action_id, action_type=delivery.type)
+        known = (delivery.type, delivery.action_id)
+        if not delivery.is_membership:
+            return Outcome(200, "ignored", "not a membership action", *known)
+        # The body was just parsed, so it is valid JSON: the job carries it as it came, not re-encoded.
+        job = Job("apply_event", (RawJSON(body),), job_id=delivery.action_id)
+        try:
+            queued = await self.queue.enqueue(job)
+        except Exception as exc:  # Redis down, slow or refusing: Trello must deliver again
+            log.error("webhook not queued", error=type(exc).__name__, detail=str(exc))
+            return Outcome(503, "unavailable", "queue unavailable, retry later", *known)
+        if not queued:
+            log.info("webhook already queued")
+            return Outcome(200, "duplicate", "already queued", *known)
+        # No log line for the common case: it is counted in metrics, and at full load a line per
+        # delivery would cost more than the rest of the request.
+        return Outcome(200, "queued", "queued", *known)
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None

@@ -1,0 +1,144 @@
+"""The `trellis` command: the group, its context and the helpers its commands share.
+
+The commands live beside this module by concern: `service` (running things), `store` (organizations,
+users, tokens, events), `sync` (plans, resyncs and webhooks: what talks to Trello) and `operate`
+(approvals, dead letters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from membership.rules import Actor
+from trellis.logging import configure_logging
+from trellis.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from membership.database import Database
+    from workers.queue import JobQueue
+    from workers.trello import TrelloClient
+
+
+T = TypeVar("T")
+
+
+class CliContext:
+    """Settings are loaded on first use, so `--help` works with a broken environment."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except SettingsError as exc:
+                click.echo(f"trellis: {exc}", err=True)
+                sys.exit(2)
+            configure_logging(
+                level=self._settings.log_level,
+                fmt=self._settings.log_format,
+                secrets=self._settings.secret_values(),
+            )
+        return self._settings
+
+
+pass_cli = click.make_pass_decorator(CliContext, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trellis")
+def main() -> None:
+    """Trellis keeps Trello workspace and board membership in step with a local membership store."""
+
+
+def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one store transaction (migrating an embedded SQLite store first); a broken rule
+    ends the command with one line."""
+    from membership.database import Database, is_sqlite, migrate
+    from membership.errors import RuleViolation
+
+    async def run() -> T:
+        if is_sqlite(settings.database_url):
+            await migrate(settings.database_url)
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except RuleViolation as exc:
+        click.echo(f"trellis: {exc.message}", err=True)
+        sys.exit(1)
+
+
+def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> T:
+    """Run `work` with the job queue (and, through it, Redis), closing the connection after."""
+    from workers.queue import JobQueue, redis_client
+
+    async def run() -> T:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        try:
+            return await work(JobQueue(redis, settings.queue_name))
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQueue], Awaitable[T]]) -> T:
+    """Run `work` with a Trello client (under the limiter every worker shares), the store and the
+    queue; without Trello credentials the command ends with one line saying which settings it needs."""
+    from membership.database import Database
+    from workers.clients import build_clients
+    from workers.queue import JobQueue, redis_client
+
+    if not settings.has_trello_credentials:
+        click.echo("trellis: this command needs TRELLIS_TRELLO_API_KEY and TRELLIS_TRELLO_TOKEN", err=True)
+        sys.exit(2)
+
+    async def run() -> T:
+        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        clients = build_clients(settings, redis)
+        database = Database(settings.database_url)
+        try:
+            assert clients.trello is not None
+            return await work(clients.trello, database, JobQueue(redis, settings.queue_name))
+        finally:
+            await clients.aclose()
+            await database.dispose()
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+CLI_ACTOR = Actor.system("cli")
+
+
+# The commands register themselves on `main` when their modules are imported.
+from trellis.cli import operate, service, store, sync  # noqa: E402
+
+__all__ = [
+    "CLI_ACTOR",
+    "CliContext",
+    "in_store",
+    "main",
+    "operate",
+    "pass_cli",
+    "service",
+    "store",
+    "sync",
+    "with_queue",
+    "with_trello",
+]

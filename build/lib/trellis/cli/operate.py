@@ -1,0 +1,148 @@
+"""Commands for operators: the doctor, approvals and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from trellis.cli import CliContext, T, in_store, main, pass_cli, with_queue
+from trellis.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@main.command()
+@pass_cli
+def doctor(cli: CliContext) -> None:
+    """Check Redis, the store, Trello (token and its expiry), every webhook, and what waits for a
+    person. Exits 1 when something needs a person, 2 when something has failed."""
+    from trellis.doctor import examine
+
+    checks = asyncio.run(examine(cli.settings))
+    marks = {"ok": "ok", "attention": "!!", "failed": "XX"}
+    for check in checks:
+        click.echo(f"{marks[check.status]}  {check.name:38} {check.detail}")
+    statuses = {check.status for check in checks}
+    sys.exit(2 if "failed" in statuses else 1 if "attention" in statuses else 0)
+
+
+@main.group()
+def approvals() -> None:
+    """What Trellis will not do without an operator: held plans."""
+
+
+@approvals.command("list")
+@pass_cli
+def approvals_list(cli: CliContext) -> None:
+    """List open approvals with what they would do."""
+    from membership.approvals import open_approvals
+
+    async def rows(session: AsyncSession) -> list[str]:
+        lines = []
+        for approval in await open_approvals(session):
+            lines.append(f"{approval.id:>5}  {approval.kind:16} {approval.scope:40} {approval.summary}")
+            for op in approval.payload.get("operations", []):
+                lines.append(f"         {op['operation']} {op['member_id']}: {op['reason']}")
+        return lines or ["no open approvals"]
+
+    for line in in_store(cli.settings, rows):
+        click.echo(line)
+
+
+@approvals.command("approve")
+@click.argument("approval_id", type=int)
+@pass_cli
+def approvals_approve(cli: CliContext, approval_id: int) -> None:
+    """Approve: a held plan's scope is reconciled again, and the plan goes ahead if it takes access
+    from no one beyond those it named; an account deactivation is carried out."""
+    from membership.approvals import decide
+    from workers import contract
+
+    settings = cli.settings
+    approval = in_store(
+        settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
+    )
+    if approval.kind == "scim_deactivate":
+        job, outcome = contract.deactivate_account(approval_id), "the account is deactivated"
+    else:
+        kind, _, subject = approval.scope.partition(":")
+        job, outcome = contract.reconcile_approved(kind, subject, approval_id), "it is reconciled again"
+    with_queue(settings, lambda queue: queue.enqueue(job))
+    click.echo(f"approval {approval_id} approved: {approval.scope}: {outcome}")
+
+
+@approvals.command("reject")
+@click.argument("approval_id", type=int)
+@pass_cli
+def approvals_reject(cli: CliContext, approval_id: int) -> None:
+    """Reject a held plan: nothing is applied (a later event or resync plans afresh)."""
+    from membership.approvals import decide
+
+    in_store(cli.settings, lambda session: decide(session, approval_id, approve=False, by="operator:cli"))
+    click.echo(f"approval {approval_id} rejected")
+
+
+@main.group("dead-letters")
+def dead_letters() -> None:
+    """Jobs that failed for good: list them, queue them again, or drop them."""
+
+
+def with_dead_letters(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    from workers.deadletters import DeadLetters
+
+    return with_queue(settings, lambda queue: work(DeadLetters(queue.redis), queue))
+
+
+@dead_letters.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_cli
+def dead_letters_list(cli: CliContext, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    from dataclasses import asdict
+
+    letters = with_dead_letters(cli.settings, lambda letters, _: letters.list())
+    if not letters:
+        click.echo("no dead letters")
+    for letter in letters:
+        if as_json:
+            click.echo(json.dumps(asdict(letter)))
+        else:
+            click.echo(f"{letter.job_id}  {letter.function}  tries={letter.tries}  {letter.error}")
+
+
+@dead_letters.command("replay")
+@click.argument("job_ids", nargs=-1, required=True)
+@pass_cli
+def dead_letters_replay(cli: CliContext, job_ids: tuple[str, ...]) -> None:
+    """Queue the given dead letters again (under new job ids) and take them off the list."""
+
+    async def replay(letters: Any, queue: Any) -> list[bool]:
+        return [await letters.replay(job_id, queue) for job_id in job_ids]
+
+    outcomes = with_dead_letters(cli.settings, replay)
+    for job_id, replayed in zip(job_ids, outcomes, strict=True):
+        click.echo(f"{job_id}: {'queued again' if replayed else 'no such dead letter'}")
+    if not all(outcomes):
+        sys.exit(1)
+
+
+@dead_letters.command("drop")
+@click.argument("job_ids", nargs=-1, required=True)
+@pass_cli
+def dead_letters_drop(cli: CliContext, job_ids: tuple[str, ...]) -> None:
+    """Forget the given dead letters."""
+
+    async def drop(letters: Any, _: Any) -> list[bool]:
+        return [await letters.drop(job_id) for job_id in job_ids]
+
+    outcomes = with_dead_letters(cli.settings, drop)
+    for job_id, dropped in zip(job_ids, outcomes, strict=True):
+        click.echo(f"{job_id}: {'dropped' if dropped else 'no such dead letter'}")
+    if not all(outcomes):
+        sys.exit(1)

@@ -1,0 +1,168 @@
+"""Configuration: environment variables prefixed ``TRELLIS_`` over an optional TOML file.
+
+Everything Trellis reads from its environment is declared here, validated once at start.
+Secrets are ``SecretStr`` so that ``repr``, logs and tracebacks show them masked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "TRELLIS_"
+CONFIG_FILE_ENV = "TRELLIS_CONFIG_FILE"
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it and fits on one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # Where things live.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "sqlite+aiosqlite:///trellis.db"
+    queue_name: str = "trellis:queue"
+
+    # Trello. Without key and token Trellis has nothing to talk to: `trellis run` then plays the demo.
+    trello_api_key: SecretStr | None = None
+    trello_token: SecretStr | None = None
+    trello_secret: SecretStr | None = None
+    trello_base_url: str = "https://api.trello.com/1"
+    callback_url: str | None = None
+
+    # Trello's limits, shared by every worker through Redis (defaults: Trello's published ones).
+    trello_key_limit: int = Field(default=300, ge=1)
+    trello_token_limit: int = Field(default=100, ge=1)
+    trello_limit_window_seconds: float = Field(default=10.0, gt=0)
+    trello_members_limit: int = Field(default=100, ge=1)
+    trello_members_window_seconds: float = Field(default=900.0, gt=0)
+    limiter_safety_margin: int = Field(default=0, ge=0)
+    limiter_bulk_reserve: float = Field(default=0.2, ge=0, lt=1)
+    limiter_bulk_max_wait_seconds: float = Field(default=30.0, gt=0)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Atlassian SCIM (opt-in: deactivation there disables the person in every Atlassian product).
+    scim_base_url: str = "https://api.atlassian.com"
+    scim_directory_id: str | None = None
+    scim_token: SecretStr | None = None
+    scim_limit: int = Field(default=100, ge=1)
+    scim_limit_window_seconds: float = Field(default=60.0, gt=0)
+    # What offboarding does to the person's Atlassian account: nothing, ask an operator, or deactivate.
+    scim_deactivate: Literal["never", "approve", "auto"] = "never"
+
+    # The HTTP edge.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    enqueue_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Workers.
+    job_max_tries: int = Field(default=8, ge=1)
+    job_retry_base_seconds: float = Field(default=1.0, gt=0)
+    job_retry_cap_seconds: float = Field(default=300.0, gt=0)
+    worker_concurrency: int = Field(default=16, ge=1)
+    reconcile_debounce_seconds: float = Field(default=1.0, ge=0)
+    # Reconcile rules: read access on a plan without observers, and the mass-change guard.
+    observer_fallback: Literal["normal", "skip"] = "normal"
+    guard_max_members: int = Field(default=10, ge=1)
+    guard_max_share: float = Field(default=0.2, gt=0, le=1)
+    # The safety net: every linked workspace and board reconciled, and its webhooks checked.
+    resync_interval_hours: int = Field(default=6, ge=1, le=24)
+
+    # Logging.
+    log_format: LogFormat = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("trello_base_url", "callback_url", "scim_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        # Kept as the exact string given: the webhook signature covers the callback URL byte for byte,
+        # so no normalisation (trailing slash, case) may happen here.
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _scim_configured(self) -> Settings:
+        if self.scim_deactivate != "never" and not (self.scim_directory_id and self.scim_token):
+            needs = "TRELLIS_SCIM_DIRECTORY_ID and TRELLIS_SCIM_TOKEN"
+            raise ValueError(f"scim_deactivate={self.scim_deactivate} needs {needs}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def has_trello_credentials(self) -> bool:
+        return self.trello_api_key is not None and self.trello_token is not None
+
+    def secret_values(self) -> list[str]:
+        """The plain values of every secret set, for scrubbing them out of anything printed."""
+        secrets = (self.trello_api_key, self.trello_token, self.trello_secret, self.scim_token)
+        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's report into one line that names the setting."""
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"{CONFIG_FILE_ENV}: no such file: {config_file}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = ENV_PREFIX + field.upper()
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{name}: not a known setting")
+        else:
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "invalid configuration: " + "; ".join(problems)

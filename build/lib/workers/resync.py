@@ -1,0 +1,60 @@
+"""The safety net: every linked workspace and board reconciled again, the outbox swept, the webhooks
+checked. Run by arq's cron (every `resync_interval_hours`) and by `trellis resync`.
+
+It does not reconcile anything itself: it marks every scope with bulk priority, so the reconciles are the
+ordinary coalesced jobs, spread over all workers, each short (a job timeout covers one board, not a
+workspace of hundreds), and an event for a board that is already queued by the resync adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from membership import outbox
+from membership.database import Database
+from membership.models import Board, Organization
+from workers import contract
+from workers.queue import JobQueue
+from workers.scopes import Scope, Scopes
+
+
+@dataclass
+class ResyncRequest:
+    scopes: list[Scope] = field(default_factory=list)
+    changes: list[int] = field(default_factory=list)  # outbox changes queued again
+
+
+async def linked_scopes(database: Database) -> list[Scope]:
+    """Every linked workspace, then each open board of them: workspaces first, so that boards they
+    link are known, and the plan's observers remembered, before the boards' reconciles run."""
+    async with database.transaction() as session:
+        workspaces = await session.scalars(
+            select(Organization.trello_org_id).where(Organization.trello_org_id.is_not(None))
+        )
+        boards = await session.scalars(
+            select(Board.trello_board_id)
+            .join(Organization, Organization.id == Board.organization_id)
+            .where(Organization.trello_org_id.is_not(None), Board.trello_board_id.is_not(None))
+            .where(Board.closed.is_(False))
+            .order_by(Board.id)
+        )
+        return [Scope("org", w) for w in workspaces.all() if w] + [
+            Scope("board", b) for b in boards.all() if b
+        ]
+
+
+async def request_resync(
+    database: Database, scopes: Scopes, queue: JobQueue, *, reason: str
+) -> ResyncRequest:
+    request = ResyncRequest(scopes=await linked_scopes(database))
+    for scope in request.scopes:
+        await scopes.mark(scope, reason=reason, bulk=True)
+    # The outbox sweep: a change whose push could not be queued when it was made (Redis was down) or
+    # whose job was lost goes out now. The job id dedupes one that is still queued or running.
+    async with database.transaction() as session:
+        request.changes = [change.id for change in await outbox.pending(session)]
+    await queue.enqueue_many([contract.push_change(change) for change in request.changes])
+    await queue.enqueue(contract.ensure_webhooks(reason))
+    return request

@@ -1,0 +1,79 @@
+"""How a job function runs: context on every log line, and failures mapped to job outcomes in one place.
+
+A plain exception would end an arq job for good. Here an error that may pass (a connection refused, a
+timeout, a database that is restarting) becomes ``arq.Retry`` with exponential backoff and full jitter;
+an error that will not pass, or the last try, puts the job on the dead-letter list, so nothing is lost
+without an operator seeing it.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from arq import Retry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from workers import errors
+from workers.deadletters import DeadLetter, DeadLetters
+
+log = structlog.get_logger("workers.runner")
+
+JobFunction = Callable[..., Coroutine[Any, Any, Any]]
+
+
+class TransientError(Exception):
+    """Raised by job code for a failure that should be tried again later."""
+
+
+@dataclass(frozen=True)
+class JobRetryPolicy:
+    max_tries: int = 8
+    base_seconds: float = 1.0
+    cap_seconds: float = 300.0
+
+    def delay(self, job_try: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^(try-1))], so retries of many jobs spread out."""
+        return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (job_try - 1)))
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientError | OSError | TimeoutError | RedisConnectionError | RedisTimeoutError):
+        return True
+    if isinstance(exc, errors.PASSING):
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    # asyncpg's connection errors reach us wrapped in DBAPIError with connection_invalidated set.
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def job(function: JobFunction) -> JobFunction:
+    """Wrap an arq job function with logging context, retries and dead-lettering."""
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        policy: JobRetryPolicy = ctx["retry_policy"]
+        job_try: int = ctx.get("job_try", 1)
+        job_id: str = ctx.get("job_id", "")
+        with structlog.contextvars.bound_contextvars(job_id=job_id, job=function.__name__, job_try=job_try):
+            try:
+                return await function(ctx, *args, **kwargs)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if is_transient(exc) and job_try < policy.max_tries:
+                    delay = policy.delay(job_try)
+                    log.warning("job failed, will retry", error=error, retry_in=round(delay, 2))
+                    raise Retry(defer=delay) from exc
+                log.error("job failed for good", error=error, exc_info=not is_transient(exc))
+                letter = DeadLetter(job_id, function.__name__, list(args), kwargs, job_try, error)
+                await DeadLetters(ctx["redis"]).add(letter)
+                raise
+
+    return run

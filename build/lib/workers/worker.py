@@ -1,0 +1,126 @@
+"""`worker_settings(settings)`: everything arq's Worker needs, built from our Settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
+from arq.worker import Function, func
+
+from membership.database import Database, is_sqlite, migrate
+from trellis.settings import Settings
+from workers import jobs
+from workers.clients import build_clients
+from workers.plan import Policy
+from workers.queue import JobQueue, deserialize, serialize
+from workers.runner import JobFunction, JobRetryPolicy
+from workers.scopes import Scopes
+
+# Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
+JOB_TIMEOUT_SECONDS = 60
+# arq's result key is what dedupes a retried delivery under the same job id: keep it an hour.
+EVENT_RESULT_SECONDS = 3600
+
+
+def functions(policy: JobRetryPolicy) -> list[Function]:
+    def registered(job: JobFunction, *, keep_result: int = 0, timeout: int = JOB_TIMEOUT_SECONDS) -> Function:
+        return func(
+            job, name=job.__name__, keep_result=keep_result, max_tries=policy.max_tries, timeout=timeout
+        )
+
+    return [
+        registered(jobs.apply_event, keep_result=EVENT_RESULT_SECONDS),
+        # No kept result: a change's job id dedupes it while it is queued or running, and after that its
+        # outbox row says it is done. A kept result would also outlive the row's id in a store that was
+        # reset (a new demo's store numbers its changes from 1 again) and swallow the new change's job.
+        registered(jobs.push_member_change, timeout=JOB_TIMEOUT_SECONDS * 5),
+        # One call a board of the workspace: longer than a single reconcile.
+        registered(jobs.offboard_member, timeout=JOB_TIMEOUT_SECONDS * 5),
+        # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
+        registered(jobs.reconcile_board),
+        registered(jobs.reconcile_org),
+        registered(jobs.deactivate_account),  # no kept result, for the same reason
+        # Marks scopes and queues jobs: quick, however many boards there are.
+        registered(jobs.full_resync),
+        # A call a webhook to create: as long as an offboarding.
+        registered(jobs.ensure_webhooks, timeout=JOB_TIMEOUT_SECONDS * 5),
+    ]
+
+
+def resync_schedule(settings: Settings) -> list[CronJob]:
+    """The full resync every `resync_interval_hours`, on the hour. arq gives a cron run a job id of its
+    time, so with several workers it runs once."""
+    hours = set(range(0, 24, settings.resync_interval_hours))
+    return [
+        cron(
+            jobs.full_resync,
+            name="full_resync",
+            hour=hours,
+            minute=0,
+            run_at_startup=False,
+            max_tries=settings.job_max_tries,
+            timeout=JOB_TIMEOUT_SECONDS,
+        )
+    ]
+
+
+def reconcile_policy(settings: Settings) -> Policy:
+    """The configured reconcile rules; each workspace brings its own authority and plan."""
+    return Policy(
+        observer_fallback=settings.observer_fallback,
+        guard_members=settings.guard_max_members,
+        guard_share=settings.guard_max_share,
+    )
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker``."""
+    policy = JobRetryPolicy(
+        max_tries=settings.job_max_tries,
+        base_seconds=settings.job_retry_base_seconds,
+        cap_seconds=settings.job_retry_cap_seconds,
+    )
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if is_sqlite(settings.database_url):
+            await migrate(settings.database_url)
+        ctx["settings"] = settings
+        ctx["policy"] = reconcile_policy(settings)
+        ctx["retry_policy"] = policy
+        ctx["database"] = Database(settings.database_url)
+        ctx["queue"] = JobQueue(ctx["redis"], settings.queue_name)
+        ctx["clients"] = build_clients(settings, ctx["redis"])
+        # The scope state outlives the longest run by a margin, so a lost job cannot block its scope.
+        ctx["scopes"] = Scopes(
+            ctx["redis"],
+            ctx["queue"],
+            debounce=settings.reconcile_debounce_seconds,
+            lifetime=JOB_TIMEOUT_SECONDS * 3,
+        )
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "queue" in ctx:
+            await ctx["queue"].aclose()
+        if "database" in ctx:
+            await ctx["database"].dispose()
+        if "clients" in ctx:
+            await ctx["clients"].aclose()
+
+    return {
+        "functions": functions(policy),
+        "cron_jobs": resync_schedule(settings),
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": settings.queue_name,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": settings.worker_concurrency,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "health_check_interval": 30,
+        "max_tries": policy.max_tries,
+        "handle_signals": True,
+        # On SIGTERM stop taking jobs and let the running ones finish.
+        "job_completion_wait": JOB_TIMEOUT_SECONDS,
+    }
