@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> Starlette:
     metrics = ReceiverMetrics(registry)
 
     async def metrics_endpoint(request: Request) -> Response:
+        await metrics.refresh(redis, settings.queue_name, database)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # The webhook route first: it takes nearly all the traffic, and routes are matched in order.

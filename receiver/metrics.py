@@ -1,8 +1,21 @@
-"""The receiver's Prometheus metrics, on a registry of each app's own (tests build many apps)."""
+"""The receiver's Prometheus metrics, on a registry of each app's own (tests build many apps).
+
+Besides what the receiver counts itself, a scrape reads the state everyone shares: the queue's depth and
+the dead letters in Redis, the approvals waiting in the store. The workers' own metrics (jobs, API
+calls, the limiter) are served by each worker: `workers/metrics.py`.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from redis.asyncio import Redis
+
+from membership import approvals
+from membership.database import Database
+from workers.deadletters import DEAD_LETTERS_KEY
+
+log = structlog.get_logger("receiver.metrics")
 
 
 class ReceiverMetrics:
@@ -23,6 +36,25 @@ class ReceiverMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=registry,
         )
+        self.queue_depth = Gauge("trellis_queue_depth", "Jobs waiting in the queue.", registry=registry)
+        self.dead_letters = Gauge(
+            "trellis_dead_letters", "Jobs that failed for good, waiting for an operator.", registry=registry
+        )
+        self.pending_approvals = Gauge(
+            "trellis_pending_approvals",
+            "Held plans and account deactivations waiting for an operator.",
+            registry=registry,
+        )
+
+    async def refresh(self, redis: Redis, queue_name: str, database: Database) -> None:
+        """Read the shared state for a scrape; what cannot be read now keeps its last value."""
+        try:
+            self.queue_depth.set(await redis.zcard(queue_name))
+            self.dead_letters.set(await redis.hlen(DEAD_LETTERS_KEY))  # type: ignore[misc]
+            async with database.transaction() as session:
+                self.pending_approvals.set(len(await approvals.open_approvals(session)))
+        except Exception as exc:
+            log.warning("metrics: shared state not read", error=type(exc).__name__)
 
     def webhook_answered(self, action_type: str, outcome: str, seconds: float) -> None:
         children = self._children.get((action_type, outcome))

@@ -57,6 +57,7 @@ def make_settings(redis_url: str, sqlite_url: str) -> SettingsFactory:
             "trello_secret": TEST_SECRET,
             "callback_url": TEST_CALLBACK_URL,
             "enqueue_timeout_seconds": 1.0,
+            "worker_metrics_port": 0,  # tests run many workers at once; the one that needs it says so
         }
         values.update(overrides)
         return Settings(**values)

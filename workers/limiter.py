@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import structlog
 from redis.asyncio import Redis
 
+from workers import metrics
+
 log = structlog.get_logger("workers.limiter")
 
 # KEYS[1]: the pause key; KEYS[2..]: one sorted set a limit.
@@ -170,8 +172,10 @@ class Limiter:
                 if ask_as is Priority.BULK:  # wake no later than the moment it may ask as an event
                     wait = min(wait, max(0.001, self.policy.bulk_max_wait - (time.monotonic() - started)))
                 await asyncio.sleep(wait)
+        waited = time.monotonic() - started
         self.stats.permits += 1
-        self.stats.waits[priority].append(time.monotonic() - started)
+        self.stats.waits[priority].append(waited)
+        metrics.LIMITER_WAIT_SECONDS.labels(priority.name.lower()).observe(waited)
         try:
             yield
         finally:

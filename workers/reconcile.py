@@ -18,7 +18,7 @@ from membership.database import Database
 from membership.models import Organization
 from membership.rules import Actor
 from membership.workspaces import linked_memberships
-from workers import errors
+from workers import errors, metrics
 from workers.limiter import Priority
 from workers.plan import (
     DEFAULT_POLICY,
@@ -159,6 +159,8 @@ async def reconcile_board(
                     session, RECONCILER, memberships[op.member_id], board.id, op.access, cause=cause
                 )
         report.applied += store_operations
+    for operation in report.applied:
+        metrics.PLAN_OPERATIONS.labels("board", type(operation).__name__).inc()
     log.info(
         "board reconciled", board=trello_board_id, applied=len(report.applied), refused=len(report.refused)
     )

@@ -25,7 +25,7 @@ from membership.workspaces import (
     trello_user,
     workspace_view,
 )
-from workers import errors
+from workers import errors, metrics
 from workers.limiter import Priority
 from workers.plan import DEFAULT_POLICY, Policy, Skip
 from workers.reconcile import RECONCILER, describe, has_observers, hold_for_approval, record_refusal
@@ -125,6 +125,8 @@ async def reconcile_org(
             await _apply_in_store(database, organization.id, operation, report, cause)
         elif isinstance(operation, Skip):
             log.info("skipped", member=operation.member_id, reason=operation.reason)
+    for operation in report.applied:
+        metrics.PLAN_OPERATIONS.labels("workspace", type(operation).__name__).inc()
     log.info(
         "workspace reconciled", workspace=trello_org_id, applied=len(report.applied),
         refused=len(report.refused), offboard=len(report.offboard), new_boards=len(report.new_boards),

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 
+from workers import metrics
 from workers.errors import RemoteError
 from workers.limiter import Limit, Limiter, Priority, jitter
 
@@ -60,12 +61,15 @@ class RemoteApi:
                 async with self.limiter.permit(limits, priority):
                     response = await self.http.request(method, url, params=params, json=body, headers=headers)
             except httpx.TransportError as exc:
+                metrics.API_CALLS.labels(metrics.endpoint(where), "no_answer").inc()
                 error: RemoteError = self.unavailable(f"{where}: no answer ({type(exc).__name__})")
             else:
+                metrics.API_CALLS.labels(metrics.endpoint(where), str(response.status_code)).inc()
                 if response.is_success:
                     return response
                 error = self.classify(response, where)
             if isinstance(error, self.rate_limited):
+                metrics.RATE_LIMITED.labels("scim" if where.startswith("SCIM") else "trello").inc()
                 rate_limited += 1
                 if rate_limited >= self.retry.rate_limited_attempts:
                     raise error

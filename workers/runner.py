@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import random
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from workers import errors
+from workers import errors, metrics
 from workers.deadletters import DeadLetter, DeadLetters
 
 log = structlog.get_logger("workers.runner")
@@ -63,17 +64,24 @@ def job(function: JobFunction) -> JobFunction:
         job_try: int = ctx.get("job_try", 1)
         job_id: str = ctx.get("job_id", "")
         with structlog.contextvars.bound_contextvars(job_id=job_id, job=function.__name__, job_try=job_try):
+            name, started = function.__name__, time.monotonic()
             try:
-                return await function(ctx, *args, **kwargs)
+                result = await function(ctx, *args, **kwargs)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if is_transient(exc) and job_try < policy.max_tries:
                     delay = policy.delay(job_try)
                     log.warning("job failed, will retry", error=error, retry_in=round(delay, 2))
+                    metrics.JOBS.labels(name, "retry").inc()
                     raise Retry(defer=delay) from exc
                 log.error("job failed for good", error=error, exc_info=not is_transient(exc))
-                letter = DeadLetter(job_id, function.__name__, list(args), kwargs, job_try, error)
+                letter = DeadLetter(job_id, name, list(args), kwargs, job_try, error)
                 await DeadLetters(ctx["redis"]).add(letter)
+                metrics.JOBS.labels(name, "dead_letter").inc()
                 raise
+            finally:
+                metrics.JOB_SECONDS.labels(name).observe(time.monotonic() - started)
+            metrics.JOBS.labels(name, "ok").inc()
+            return result
 
     return run

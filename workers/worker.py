@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
+from prometheus_client import start_http_server
 
 from membership.database import Database, is_sqlite, migrate
 from trellis.settings import Settings
-from workers import jobs
+from workers import jobs, metrics
 from workers.clients import build_clients
 from workers.plan import Policy
 from workers.queue import JobQueue, deserialize, serialize
 from workers.runner import JobFunction, JobRetryPolicy
 from workers.scopes import Scopes
+
+log = structlog.get_logger("workers.worker")
 
 # Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
 JOB_TIMEOUT_SECONDS = 60
@@ -83,6 +87,13 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     )
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        if settings.worker_metrics_port:
+            try:
+                ctx["metrics_server"], _ = start_http_server(
+                    settings.worker_metrics_port, addr=settings.host, registry=metrics.REGISTRY
+                )
+            except OSError as exc:  # a second worker on the machine: it works on, unscraped
+                log.warning("metrics not served", port=settings.worker_metrics_port, error=str(exc))
         if is_sqlite(settings.database_url):
             await migrate(settings.database_url)
         ctx["settings"] = settings
@@ -100,6 +111,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "metrics_server" in ctx:
+            ctx["metrics_server"].shutdown()
         if "queue" in ctx:
             await ctx["queue"].aclose()
         if "database" in ctx:

@@ -1,0 +1,45 @@
+"""The workers' Prometheus metrics: jobs, calls to Trello and SCIM, the limiter, applied plans.
+
+One registry a process (a worker is one process; `trellis worker` serves it on
+`TRELLIS_WORKER_METRICS_PORT`). The receiver's metrics, and the gauges read from Redis and the store
+at scrape time, are in `receiver/metrics.py`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry()
+
+JOBS = Counter(
+    "trellis_jobs", "Jobs run, by function and outcome (ok, retry, dead_letter).", ["job", "outcome"],
+    registry=REGISTRY,
+)  # fmt: skip
+JOB_SECONDS = Histogram(
+    "trellis_job_seconds", "How long a job ran, by function.", ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300), registry=REGISTRY,
+)  # fmt: skip
+API_CALLS = Counter(
+    "trellis_api_calls", "Calls to Trello and SCIM, by endpoint (ids replaced by {id}) and status.",
+    ["endpoint", "status"], registry=REGISTRY,
+)  # fmt: skip
+RATE_LIMITED = Counter(
+    "trellis_api_rate_limited", "429 answers, each of which paused every worker.", ["api"], registry=REGISTRY
+)
+LIMITER_WAIT_SECONDS = Histogram(
+    "trellis_limiter_wait_seconds", "Time a call waited for a permit of the shared limiter, by priority.",
+    ["priority"], buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY,
+)  # fmt: skip
+PLAN_OPERATIONS = Counter(
+    "trellis_plan_operations", "Operations of reconcile plans applied, by scope and operation.",
+    ["scope", "operation"], registry=REGISTRY,
+)  # fmt: skip
+
+_ID = re.compile(r"/[0-9a-fA-F]{24}(?=/|$)|/Users/[^/?]+|/Groups/[^/?]+")
+
+
+def endpoint(where: str) -> str:
+    """`GET /boards/5f.../members/60...` -> `GET /boards/{id}/members/{id}`: one series an endpoint."""
+    return _ID.sub(lambda m: m.group(0).rsplit("/", 1)[0] + "/{id}", where)
