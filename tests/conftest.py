@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import redis
 from redis.asyncio import Redis
+from sqlalchemy import text
 from starlette.applications import Starlette
 
+from membership.database import Database, upgrade
+from membership.models import Base
 from receiver.app import create_app
 from tests.support import TEST_CALLBACK_URL, TEST_SECRET
 from trellis.settings import Settings
@@ -98,3 +104,46 @@ def client_for() -> Callable[[Settings], Any]:
                 yield http
 
     return open_client
+
+
+POSTGRES_URL = os.environ.get(
+    "TRELLIS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/trellis_test"
+)
+
+
+async def _recreate_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0] + "/postgres"
+    connection = await asyncpg.connect(admin)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+def _fresh_postgres() -> None:
+    asyncio.run(_recreate_postgres_database(POSTGRES_URL))
+    upgrade(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    # First asked for from inside a running event loop: the set-up runs its own loop in a thread.
+    with ThreadPoolExecutor(1) as thread:
+        try:
+            thread.submit(_fresh_postgres).result()
+        except (OSError, asyncpg.PostgresError) as exc:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+    return POSTGRES_URL
+
+
+async def empty_postgres(url: str) -> None:
+    """Empty every table after a test, so that the next one starts from nothing."""
+    database = Database(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with database.transaction() as session:
+        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await database.dispose()

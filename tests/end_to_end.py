@@ -16,11 +16,13 @@ import pytest
 from arq.worker import Worker
 from sqlalchemy import select
 
+from membership.boards import effective_access
 from membership.database import Database, migrate
 from membership.directory import add_board, create_token, link_organization
 from membership.members import BoardGrant, regrant
-from membership.models import Membership, User
+from membership.models import Board, Membership, User
 from membership.rules import Actor
+from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
 from tests.support import free_port
 from workers.worker import worker_settings
@@ -177,3 +179,40 @@ async def api_member_id(trello_member_id: str, sqlite_url: str) -> int:
         assert membership is not None
     await database.dispose()
     return membership.id
+
+
+ACCESS = {"admin": "write", "normal": "write", "observer": "read"}
+
+
+async def store_and_trello_differences(sqlite_url: str, state: dict[str, Any]) -> list[str]:
+    """Where the store (mirroring) does not say what Trello says: workspace members and their roles,
+    and every member's access to every board. Empty when they agree."""
+    workspace = state["workspaces"][0]
+    trello_roles = {
+        m["idMember"]: "admin" if m["memberType"] == "admin" else "member"
+        for m in workspace["memberships"]
+        if not m["unconfirmed"]
+    }
+    database = Database(sqlite_url)
+    differences = []
+    async with database.transaction() as session:
+        organization_id = (await session.scalar(select(Board.organization_id))) or 0
+        memberships = await linked_memberships(session, organization_id)
+        store_roles = {member: m.role for member, m in memberships.items() if m.role != "owner"}
+        if store_roles != trello_roles:
+            differences.append(f"workspace roles: store {store_roles} != trello {trello_roles}")
+        boards = {b.trello_board_id: b for b in (await session.scalars(select(Board))).all()}
+        for board in state["boards"]:
+            if board["id"] not in boards:
+                differences.append(f"board {board['name']} not linked")
+                continue
+            trello = {m["idMember"]: ACCESS[m["memberType"]] for m in board["memberships"]}
+            store = {
+                member: access
+                for member, m in memberships.items()
+                if (access := effective_access(m, boards[board["id"]].id)) != "none"
+            }
+            if store != trello:
+                differences.append(f"board {board['name']}: store {store} != trello {trello}")
+    await database.dispose()
+    return differences

@@ -19,10 +19,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from membership import outbox
-from membership.boards import effective_access
 from membership.database import Database
-from membership.models import AuditEntry, Board, Membership, PendingApproval, User
-from membership.workspaces import linked_memberships
+from membership.models import AuditEntry, Membership, PendingApproval, User
 from tests.conftest import SettingsFactory
 from tests.end_to_end import (
     QUEUE,
@@ -32,6 +30,7 @@ from tests.end_to_end import (
     run_worker,
     services,
     settings_for,
+    store_and_trello_differences,
     store_like_trello,
     trellis,
 )
@@ -43,7 +42,6 @@ from workers.queue import JobQueue
 __all__ = ["services"]  # a fixture, used by name
 
 SCIM = {"scim_directory_id": "emulator-directory", "scim_token": "emulator-scim-token"}
-ACCESS = {"admin": "write", "normal": "write", "observer": "read"}
 
 
 def member_named(state: dict[str, Any], username: str) -> str:
@@ -52,40 +50,6 @@ def member_named(state: dict[str, Any], username: str) -> str:
 
 def board_named(state: dict[str, Any], name: str) -> str:
     return str(next(b["id"] for b in state["boards"] if b["name"] == name))
-
-
-async def store_and_trello_differences(sqlite_url: str, state: dict[str, Any]) -> list[str]:
-    """Where the store (mirroring) does not say what Trello says: workspace members and their roles,
-    and every member's access to every board. Empty when they agree."""
-    workspace = state["workspaces"][0]
-    trello_roles = {
-        m["idMember"]: "admin" if m["memberType"] == "admin" else "member"
-        for m in workspace["memberships"]
-        if not m["unconfirmed"]
-    }
-    database = Database(sqlite_url)
-    differences = []
-    async with database.transaction() as session:
-        organization_id = (await session.scalar(select(Board.organization_id))) or 0
-        memberships = await linked_memberships(session, organization_id)
-        store_roles = {member: m.role for member, m in memberships.items() if m.role != "owner"}
-        if store_roles != trello_roles:
-            differences.append(f"workspace roles: store {store_roles} != trello {trello_roles}")
-        boards = {b.trello_board_id: b for b in (await session.scalars(select(Board))).all()}
-        for board in state["boards"]:
-            if board["id"] not in boards:
-                differences.append(f"board {board['name']} not linked")
-                continue
-            trello = {m["idMember"]: ACCESS[m["memberType"]] for m in board["memberships"]}
-            store = {
-                member: access
-                for member, m in memberships.items()
-                if (access := effective_access(m, boards[board["id"]].id)) != "none"
-            }
-            if store != trello:
-                differences.append(f"board {board['name']}: store {store} != trello {trello}")
-    await database.dispose()
-    return differences
 
 
 async def deliver(services: dict[str, Any], action_type: str, data: dict[str, Any], model: str) -> None:

@@ -155,10 +155,13 @@ async def reconcile_board(
             assert board is not None
             memberships = await linked_memberships(session, board.organization_id)
             for op in store_operations:
-                await set_board_access(
-                    session, RECONCILER, memberships[op.member_id], board.id, op.access, cause=cause
-                )
-        report.applied += store_operations
+                membership = memberships.get(op.member_id)
+                if membership is None:
+                    # Offboarded between the plan and now: there is no access left to record.
+                    log.info("skipped: no longer a member in the store", member=op.member_id)
+                    continue
+                await set_board_access(session, RECONCILER, membership, board.id, op.access, cause=cause)
+                report.applied.append(op)
     for operation in report.applied:
         metrics.PLAN_OPERATIONS.labels("board", type(operation).__name__).inc()
     log.info(

@@ -2,60 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 from starlette.applications import Starlette
 
-from membership.database import Database, migrate, upgrade
+from membership.database import Database, migrate
 from membership.directory import add_board, create_token, create_user, link_organization
 from membership.members import AccessChange, BoardGrant, set_access
-from membership.models import Base, Membership, User
+from membership.models import Membership, User
 from membership.rules import Actor
 from receiver.app import create_app
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, empty_postgres
 
-POSTGRES_URL = os.environ.get(
-    "TRELLIS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/trellis_test"
-)
 SYSTEM = Actor.system("test")
-
-
-async def _recreate_postgres_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0] + "/postgres"
-    connection = await asyncpg.connect(admin)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
-def _fresh_postgres() -> None:
-    asyncio.run(_recreate_postgres_database(POSTGRES_URL))
-    upgrade(POSTGRES_URL)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    # First asked for from inside a running event loop: the set-up runs its own loop in a thread.
-    with ThreadPoolExecutor(1) as thread:
-        try:
-            thread.submit(_fresh_postgres).result()
-        except (OSError, asyncpg.PostgresError) as exc:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-    return POSTGRES_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,11 +29,7 @@ async def store_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIte
         return
     url = request.getfixturevalue("postgres_url")
     yield url
-    database = Database(url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    async with database.transaction() as session:
-        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await database.dispose()
+    await empty_postgres(url)
 
 
 @pytest.fixture
