@@ -112,16 +112,16 @@ async def _webhooks(trello: TrelloClient, database: Database, settings: Settings
         return [Check("webhooks", "failed", f"{type(exc).__name__}: {exc}")]
     checks = []
     for status in statuses:
-        name = f"webhook {status.model.kind} {status.model.id}"
-        hook = status.webhook
+        model, hook = status.model, status.webhook
+        name = f"webhook {model.kind} {model.name}"
         if hook is None:
-            checks.append(Check(name, "failed", f"{status.model.name}: missing (`trellis webhooks ensure`)"))
+            checks.append(Check(name, "failed", f"missing on {model.id} (`trellis webhooks ensure`)"))
         elif not hook.get("active"):
-            checks.append(Check(name, "failed", f"{status.model.name}: inactive (`trellis webhooks ensure`)"))
+            checks.append(Check(name, "failed", f"inactive on {model.id} (`trellis webhooks ensure`)"))
         else:
             failures = int(hook.get("consecutiveFailures") or 0)
             state: Status = "attention" if failures else "ok"
-            checks.append(Check(name, state, f"{status.model.name}: active, consecutiveFailures={failures}"))
+            checks.append(Check(name, state, f"active on {model.id}, consecutiveFailures={failures}"))
     return checks or [Check("webhooks", "ok", "no linked workspace yet")]
 
 

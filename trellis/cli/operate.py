@@ -27,7 +27,7 @@ def doctor(cli: CliContext) -> None:
     checks = asyncio.run(examine(cli.settings))
     marks = {"ok": "ok", "attention": "!!", "failed": "XX"}
     for check in checks:
-        click.echo(f"{marks[check.status]}  {check.name:38} {check.detail}")
+        click.echo(f"{marks[check.status]}  {check.name[:32]:32} {check.detail}")
     statuses = {check.status for check in checks}
     sys.exit(2 if "failed" in statuses else 1 if "attention" in statuses else 0)
 
