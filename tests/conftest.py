@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
 
+from bench.processes import recreate_postgres_database
 from membership.database import Database, upgrade
 from membership.models import Base
 from receiver.app import create_app
@@ -111,19 +112,8 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-async def _recreate_postgres_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0] + "/postgres"
-    connection = await asyncpg.connect(admin)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
 def _fresh_postgres() -> None:
-    asyncio.run(_recreate_postgres_database(POSTGRES_URL))
+    asyncio.run(recreate_postgres_database(POSTGRES_URL))
     upgrade(POSTGRES_URL)
 
 

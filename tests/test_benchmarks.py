@@ -50,3 +50,11 @@ def test_reconcile_benchmark_coalesces_a_burst_and_pays_one_call_a_board() -> No
     assert float(figures["resync_calls_per_board"]) < 1.1  # boards + a few
     assert figures["rejected"] == "0"
     assert float(figures["offboard_ratio"]) > 0
+
+
+@pytest.mark.timeout(180)
+def test_scale_benchmark_loses_nothing_and_gets_no_429() -> None:
+    figures = result_line("scale.py")
+    assert figures["lost"] == "0"
+    assert figures["rejected"] == "0"
+    assert float(figures["speedup"]) > 0
