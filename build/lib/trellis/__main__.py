@@ -1,3 +1,0 @@
-from trellis.cli import main
-
-main()
