@@ -58,6 +58,18 @@ async def linked_organizations(session: AsyncSession) -> list[Organization]:
     return list((await session.scalars(statement)).all())
 
 
+async def open_linked_boards(session: AsyncSession) -> list[Board]:
+    """Every open board of every linked workspace that is linked to Trello itself."""
+    statement = (
+        select(Board)
+        .join(Organization, Organization.id == Board.organization_id)
+        .where(Organization.trello_org_id.is_not(None), Board.trello_board_id.is_not(None))
+        .where(Board.closed.is_(False))
+        .order_by(Board.id)
+    )
+    return list((await session.scalars(statement)).all())
+
+
 async def linked_memberships(
     session: AsyncSession, organization_id: int, *, board_access: bool = True
 ) -> dict[str, Membership]:

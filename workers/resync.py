@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from membership import outbox
 from membership.database import Database
-from membership.models import Board, Organization
+from membership.workspaces import linked_organizations, open_linked_boards
 from workers import contract
 from workers.queue import JobQueue
 from workers.scopes import Scope, Scopes
@@ -30,19 +28,11 @@ async def linked_scopes(database: Database) -> list[Scope]:
     """Every linked workspace, then each open board of them: workspaces first, so that boards they
     link are known, and the plan's observers remembered, before the boards' reconciles run."""
     async with database.transaction() as session:
-        workspaces = await session.scalars(
-            select(Organization.trello_org_id).where(Organization.trello_org_id.is_not(None))
-        )
-        boards = await session.scalars(
-            select(Board.trello_board_id)
-            .join(Organization, Organization.id == Board.organization_id)
-            .where(Organization.trello_org_id.is_not(None), Board.trello_board_id.is_not(None))
-            .where(Board.closed.is_(False))
-            .order_by(Board.id)
-        )
-        return [Scope("org", w) for w in workspaces.all() if w] + [
-            Scope("board", b) for b in boards.all() if b
-        ]
+        workspaces = await linked_organizations(session)
+        boards = await open_linked_boards(session)
+    return [Scope("org", w.trello_org_id or "") for w in workspaces] + [
+        Scope("board", b.trello_board_id or "") for b in boards
+    ]
 
 
 async def request_resync(

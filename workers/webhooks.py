@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from membership.database import Database
-from membership.models import Board, Organization
+from membership.workspaces import linked_organizations, open_linked_boards
 from workers import errors
 from workers.limiter import Priority
 from workers.trello import TrelloClient
@@ -55,18 +54,8 @@ class EnsureReport:
 async def watched_models(database: Database) -> list[WatchedModel]:
     """Every linked workspace, and each of its boards that is open."""
     async with database.transaction() as session:
-        organizations = (
-            await session.scalars(select(Organization).where(Organization.trello_org_id.is_not(None)))
-        ).all()
-        boards = (
-            await session.scalars(
-                select(Board)
-                .join(Organization, Organization.id == Board.organization_id)
-                .where(Organization.trello_org_id.is_not(None), Board.trello_board_id.is_not(None))
-                .where(Board.closed.is_(False))
-                .order_by(Board.id)
-            )
-        ).all()
+        organizations = await linked_organizations(session)
+        boards = await open_linked_boards(session)
     return [WatchedModel(o.trello_org_id or "", "workspace", o.name) for o in organizations] + [
         WatchedModel(b.trello_board_id or "", "board", b.name) for b in boards
     ]
