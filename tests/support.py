@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from trellis.supervisor import free_port, start_local_redis
@@ -58,13 +59,14 @@ def signed_headers(body: bytes, **kwargs: str) -> dict[str, str]:
 class RedisServer:
     """A redis-server of a test's own, on a free port, that the test can stop and start again."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.data_dir = data_dir  # with one, an append-only file keeps every write across a restart
         self._process: Any = None
 
     def start(self) -> None:
-        self._process = start_local_redis(self.url)
+        self._process = start_local_redis(self.url, data_dir=self.data_dir)
         if self._process is None:
             raise RuntimeError(f"something else answers at {self.url}")
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
@@ -130,9 +131,11 @@ def redis_answers(url: str, timeout: float = 1.0) -> bool:
     return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
-def start_local_redis(url: str) -> subprocess.Popen[bytes] | None:
+def start_local_redis(url: str, *, data_dir: Path | None = None) -> subprocess.Popen[bytes] | None:
     """Make sure a Redis answers at `url`; start `redis-server` from PATH for a local URL if none does.
 
+    Without `data_dir` it keeps nothing on disk (a demo's or a benchmark's Redis); with it, every write
+    goes to an append-only file there first, as a production Redis should, so a restart loses nothing.
     Returns the process started, which the caller stops at exit, or None when one was already there.
     """
     if redis_answers(url):
@@ -147,8 +150,11 @@ def start_local_redis(url: str) -> subprocess.Popen[bytes] | None:
             f"Redis is not running at {host}:{port} and redis-server is not installed: "
             "install it (apt-get install redis-server, brew install redis) or set TRELLIS_REDIS_URL"
         )
+    persistence = ["--appendonly", "no"]
+    if data_dir is not None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data_dir)]
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import structlog
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
-from arq.worker import Function, func
+from arq.worker import Function, Worker, func
 from prometheus_client import start_http_server
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from membership.database import Database, is_sqlite, migrate
 from trellis.settings import Settings
@@ -137,3 +141,24 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         # On SIGTERM stop taking jobs and let the running ones finish.
         "job_completion_wait": JOB_TIMEOUT_SECONDS,
     }
+
+
+async def run_until_stopped(settings: Settings) -> None:
+    """Run an arq worker until a signal stops it. arq's worker dies with its Redis connection; this one
+    starts a new worker in the same process, backing off, so that a Redis restart needs no restart of
+    ours (the jobs are in Redis: nothing is lost meanwhile)."""
+    pause = 0.5
+    while True:
+        arq_worker = Worker(**worker_settings(settings))
+        try:
+            await arq_worker.async_run()
+            return
+        except asyncio.CancelledError:
+            return  # a signal stopped it
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("lost Redis: the worker starts again", error=str(exc), retry_in=pause)
+        finally:
+            with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
+                await arq_worker.close()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 10.0)

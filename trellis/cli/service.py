@@ -39,22 +39,9 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
 @pass_cli
 def worker(cli: CliContext) -> None:
     """Run an arq worker: applies events and reconciles with Trello."""
-    from arq.worker import Worker
+    from workers.worker import run_until_stopped
 
-    from workers.worker import worker_settings
-
-    settings = cli.settings
-
-    async def run() -> None:
-        arq_worker = Worker(**worker_settings(settings))
-        try:
-            await arq_worker.async_run()
-        except asyncio.CancelledError:
-            pass  # a signal stopped it
-        finally:
-            await arq_worker.close()
-
-    asyncio.run(run())
+    asyncio.run(run_until_stopped(cli.settings))
 
 
 @main.command()

@@ -1,0 +1,63 @@
+"""Redis stops and starts again during a stream of deliveries: nothing acknowledged is lost or applied
+twice, what was refused with 503 is applied once Trello delivers it again, and the receiver and the
+worker carry on without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from membership.database import Database
+from membership.models import EventLogEntry
+from tests.faults.conftest import LONG, Stack
+
+CHANGES = 120 if LONG else 40
+
+
+async def recorded_events(store_url: str) -> int:
+    database = Database(store_url)
+    async with database.transaction() as session:
+        count = await session.scalar(select(func.count()).select_from(EventLogEntry))
+    await database.dispose()
+    return count or 0
+
+
+@pytest.mark.timeout(240)
+async def test_deliveries_during_a_redis_outage_are_applied_once_each(stack: Stack) -> None:
+    stack.up(retry_delay=0.5)
+    state = await stack.linked_and_watched()
+    boards = [b["id"] for b in state["boards"]]
+    people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
+
+    async def change(i: int) -> None:
+        # Additions and promotions: a demotion of two people at once would be held by the mass-change guard.
+        role = ("normal", "admin")[(i // len(people)) % 2]
+        board, person = boards[i % len(boards)], people[i % len(people)]
+        await stack.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
+
+    for i in range(CHANGES):
+        if i == CHANGES // 3:
+            stack.redis.stop()
+        if i == CHANGES // 3 + CHANGES // 4:
+            stack.redis.start()
+        await change(i)
+        await asyncio.sleep(0.05)
+
+    assert await stack.converged() == []
+    attempts: list[dict[str, Any]] = await stack.admin("GET", "/_emulator/deliveries")
+    acknowledged = {a["action_id"] for a in attempts if a["status"] == 200}
+    refused = {a["action_id"] for a in attempts if a["status"] == 503}
+    assert refused, "the outage refused nothing: it did not happen"
+    assert refused <= acknowledged  # each refused delivery was delivered again and taken
+    recorded = 0
+    for _ in range(80):  # the last apply_event jobs may still be running
+        recorded = await recorded_events(stack.store_url)
+        if recorded >= len(acknowledged):
+            break
+        await asyncio.sleep(0.25)
+    assert recorded == len(acknowledged)  # each one, once
+    assert stack.receiver.poll() is None
+    assert all(worker.poll() is None for worker in stack.workers)
