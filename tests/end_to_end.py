@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from membership.boards import effective_access
 from membership.database import Database, migrate
 from membership.directory import add_board, create_token, link_organization
 from membership.members import BoardGrant, regrant
-from membership.models import Board, Membership, User
+from membership.models import Board, EventLogEntry, Membership, User
 from membership.rules import Actor
 from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
@@ -216,3 +216,11 @@ async def store_and_trello_differences(sqlite_url: str, state: dict[str, Any]) -
                 differences.append(f"board {board['name']}: store {store} != trello {trello}")
     await database.dispose()
     return differences
+
+
+async def events_recorded(url: str) -> int:
+    database = Database(url)
+    async with database.transaction() as session:
+        recorded = await session.scalar(select(func.count()).select_from(EventLogEntry))
+    await database.dispose()
+    return recorded or 0

@@ -19,12 +19,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
-from membership.database import Database
-from membership.models import EventLogEntry
 from tests.conftest import empty_postgres
-from tests.end_to_end import KEY, QUEUE, SECRET, TOKEN, emulator_state, store_and_trello_differences, wait_for
+from tests.end_to_end import (
+    KEY,
+    QUEUE,
+    SECRET,
+    TOKEN,
+    emulator_state,
+    events_recorded,
+    store_and_trello_differences,
+    wait_for,
+)
 from tests.support import free_port
 
 
@@ -78,14 +84,6 @@ async def cluster(redis_url: str, postgres_url: str, tmp_path: Path) -> AsyncIte
             except subprocess.TimeoutExpired:
                 process.kill()
         await empty_postgres(postgres_url)
-
-
-async def events_recorded(url: str) -> int:
-    database = Database(url)
-    async with database.transaction() as session:
-        recorded = await session.scalar(select(func.count()).select_from(EventLogEntry))
-    await database.dispose()
-    return recorded or 0
 
 
 def jobs_done(log: Path) -> int:

@@ -8,21 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from membership.database import Database
-from membership.models import EventLogEntry
+from tests.end_to_end import events_recorded
 from tests.faults.conftest import LONG, Stack
 
 CHANGES = 120 if LONG else 40
-
-
-async def recorded_events(store_url: str) -> int:
-    database = Database(store_url)
-    async with database.transaction() as session:
-        count = await session.scalar(select(func.count()).select_from(EventLogEntry))
-    await database.dispose()
-    return count or 0
 
 
 @pytest.mark.timeout(240)
@@ -54,7 +44,7 @@ async def test_deliveries_during_a_redis_outage_are_applied_once_each(stack: Sta
     assert refused <= acknowledged  # each refused delivery was delivered again and taken
     recorded = 0
     for _ in range(80):  # the last apply_event jobs may still be running
-        recorded = await recorded_events(stack.store_url)
+        recorded = await events_recorded(stack.store_url)
         if recorded >= len(acknowledged):
             break
         await asyncio.sleep(0.25)
