@@ -116,13 +116,12 @@ def test_the_service_ingress_and_budgets_point_at_the_deployments() -> None:
 
 
 def test_workers_get_longer_to_stop_than_a_job_may_run() -> None:
-    from workers.worker import JOB_TIMEOUT_SECONDS
-
+    job_timeout = Settings.model_fields["job_timeout_seconds"].default
     worker = of_kind("Deployment")["trellis-worker"]["spec"]["template"]["spec"]
-    assert worker["terminationGracePeriodSeconds"] > JOB_TIMEOUT_SECONDS
+    assert worker["terminationGracePeriodSeconds"] > job_timeout
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.read_string((DEPLOY / "systemd" / "trellis-worker.service").read_text())
-    assert int(unit["Service"]["TimeoutStopSec"]) > JOB_TIMEOUT_SECONDS
+    assert int(unit["Service"]["TimeoutStopSec"]) > job_timeout
 
 
 @pytest.mark.parametrize("deployment", ["trellis-receiver", "trellis-worker"])

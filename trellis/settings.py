@@ -72,6 +72,9 @@ class Settings(BaseSettings):
 
     # Workers.
     job_max_tries: int = Field(default=8, ge=1)
+    # A job's time limit (offboardings and webhook checks get 5). A job lost with a killed worker runs
+    # again only after the longest limit + 10 s: short limits, quick recovery.
+    job_timeout_seconds: int = Field(default=60, ge=1)
     job_retry_base_seconds: float = Field(default=1.0, gt=0)
     job_retry_cap_seconds: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1)

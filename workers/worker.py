@@ -25,16 +25,21 @@ from workers.scopes import Scopes
 
 log = structlog.get_logger("workers.worker")
 
-# Short: a job lost with a killed worker is picked up again only after the longest timeout + 10 s.
-JOB_TIMEOUT_SECONDS = 60
+# Long jobs (one call a board of a workspace) get this many job timeouts. arq picks a job lost with a
+# killed worker up again only after the longest timeout + 10 s: keep `job_timeout_seconds` short.
+LONG_JOB = 5
 # arq's result key is what dedupes a retried delivery under the same job id: keep it an hour.
 EVENT_RESULT_SECONDS = 3600
 
 
-def functions(policy: JobRetryPolicy) -> list[Function]:
-    def registered(job: JobFunction, *, keep_result: int = 0, timeout: int = JOB_TIMEOUT_SECONDS) -> Function:
+def functions(policy: JobRetryPolicy, timeout: int) -> list[Function]:
+    def registered(job: JobFunction, *, keep_result: int = 0, timeouts: int = 1) -> Function:
         return func(
-            job, name=job.__name__, keep_result=keep_result, max_tries=policy.max_tries, timeout=timeout
+            job,
+            name=job.__name__,
+            keep_result=keep_result,
+            max_tries=policy.max_tries,
+            timeout=timeout * timeouts,
         )
 
     return [
@@ -42,9 +47,9 @@ def functions(policy: JobRetryPolicy) -> list[Function]:
         # No kept result: a change's job id dedupes it while it is queued or running, and after that its
         # outbox row says it is done. A kept result would also outlive the row's id in a store that was
         # reset (a new demo's store numbers its changes from 1 again) and swallow the new change's job.
-        registered(jobs.push_member_change, timeout=JOB_TIMEOUT_SECONDS * 5),
+        registered(jobs.push_member_change, timeouts=LONG_JOB),
         # One call a board of the workspace: longer than a single reconcile.
-        registered(jobs.offboard_member, timeout=JOB_TIMEOUT_SECONDS * 5),
+        registered(jobs.offboard_member, timeouts=LONG_JOB),
         # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
         registered(jobs.reconcile_board),
         registered(jobs.reconcile_org),
@@ -52,7 +57,7 @@ def functions(policy: JobRetryPolicy) -> list[Function]:
         # Marks scopes and queues jobs: quick, however many boards there are.
         registered(jobs.full_resync),
         # A call a webhook to create: as long as an offboarding.
-        registered(jobs.ensure_webhooks, timeout=JOB_TIMEOUT_SECONDS * 5),
+        registered(jobs.ensure_webhooks, timeouts=LONG_JOB),
     ]
 
 
@@ -68,7 +73,7 @@ def resync_schedule(settings: Settings) -> list[CronJob]:
             minute=0,
             run_at_startup=False,
             max_tries=settings.job_max_tries,
-            timeout=JOB_TIMEOUT_SECONDS,
+            timeout=settings.job_timeout_seconds,
         )
     ]
 
@@ -111,7 +116,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             ctx["redis"],
             ctx["queue"],
             debounce=settings.reconcile_debounce_seconds,
-            lifetime=JOB_TIMEOUT_SECONDS * 3,
+            lifetime=settings.job_timeout_seconds * 3,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -125,7 +130,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             await ctx["clients"].aclose()
 
     return {
-        "functions": functions(policy),
+        "functions": functions(policy, settings.job_timeout_seconds),
         "cron_jobs": resync_schedule(settings),
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": settings.queue_name,
@@ -134,12 +139,12 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_jobs": settings.worker_concurrency,
-        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "job_timeout": settings.job_timeout_seconds,
         "health_check_interval": 30,
         "max_tries": policy.max_tries,
         "handle_signals": True,
         # On SIGTERM stop taking jobs and let the running ones finish.
-        "job_completion_wait": JOB_TIMEOUT_SECONDS,
+        "job_completion_wait": settings.job_timeout_seconds,
     }
 
 
