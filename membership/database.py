@@ -26,7 +26,12 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str) -> AsyncEngine:
     if not is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # Bounded waits: a store that stops answering (a network that drops packets) must fail a job,
+        # which is then retried, not hang it.
+        return create_async_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+            connect_args={"timeout": 10, "command_timeout": 30},
+        )  # fmt: skip
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")

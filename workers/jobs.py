@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,7 +27,7 @@ from workers.actions import (
 )
 from workers.clients import Clients
 from workers.limiter import Priority
-from workers.runner import job
+from workers.runner import job, will_retry
 from workers.scopes import Scope, Scopes
 from workers.trello import TrelloClient
 
@@ -198,13 +199,20 @@ async def ensure_webhooks(ctx: dict[str, Any], reason: str = "") -> str:
 
 @asynccontextmanager
 async def running(ctx: dict[str, Any], scope: Scope) -> AsyncIterator[None]:
-    """A scope's reconcile runs: marks from now on ask for one more run after it."""
+    """A scope's reconcile runs: marks from now on ask for one more run after it. A run that fails and
+    will be tried again leaves the scope queued: its retry is the next run, and none may start beside it."""
     scopes: Scopes = ctx["scopes"]
     await scopes.started(scope)
     try:
         yield
-    finally:
-        await scopes.finished(scope)
+    except BaseException as exc:
+        # arq runs a cancelled job again (a worker shutting down cancels what it cannot finish).
+        if isinstance(exc, asyncio.CancelledError) or (isinstance(exc, Exception) and will_retry(ctx, exc)):
+            await scopes.retrying(scope)
+        else:
+            await scopes.finished(scope)
+        raise
+    await scopes.finished(scope)
 
 
 async def approved_members(ctx: dict[str, Any], approval_id: int | None) -> frozenset[str] | None:

@@ -8,6 +8,7 @@ without an operator seeing it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 import time
@@ -19,7 +20,7 @@ import structlog
 from arq import Retry
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from workers import errors, metrics
 from workers.deadletters import DeadLetter, DeadLetters
@@ -51,8 +52,19 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OperationalError):
         return True
+    if isinstance(exc, IntegrityError):
+        # A concurrent writer inserted the same row first (two reconciles of one board: a push's and a
+        # scope's); tried again, the job reads that row. A bug that always violates a constraint still
+        # ends on the dead-letter list, after the last try.
+        return True
     # asyncpg's connection errors reach us wrapped in DBAPIError with connection_invalidated set.
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def will_retry(ctx: dict[str, Any], exc: BaseException) -> bool:
+    """Whether the job failing with `exc` is tried again (else it goes to the dead-letter list)."""
+    policy: JobRetryPolicy = ctx["retry_policy"]
+    return is_transient(exc) and ctx.get("job_try", 1) < policy.max_tries
 
 
 def job(function: JobFunction) -> JobFunction:
@@ -65,11 +77,15 @@ def job(function: JobFunction) -> JobFunction:
         job_id: str = ctx.get("job_id", "")
         with structlog.contextvars.bound_contextvars(job_id=job_id, job=function.__name__, job_try=job_try):
             name, started = function.__name__, time.monotonic()
+            # Our own limit, a little inside arq's: a job arq times out is failed for good and silently
+            # (no retry, no dead letter); one that times out here is retried like any passing failure.
+            limit = ctx.get("job_limits", {}).get(name)
             try:
-                result = await function(ctx, *args, **kwargs)
+                async with asyncio.timeout(limit):
+                    result = await function(ctx, *args, **kwargs)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                if is_transient(exc) and job_try < policy.max_tries:
+                if will_retry(ctx, exc):
                     delay = policy.delay(job_try)
                     log.warning("job failed, will retry", error=error, retry_in=round(delay, 2))
                     metrics.JOBS.labels(name, "retry").inc()

@@ -49,6 +49,15 @@ return 0
 """
 
 
+# KEYS: state, dirty. ARGV: state lifetime ms. The run failed and will be tried again: the retry is the
+# scope's queued reconcile, so further marks add nothing (and no second reconcile runs beside it).
+RETRY = """
+redis.call('SET', KEYS[1], 'queued', 'PX', ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one reconcile covers: `kind` is the job's subject ("board", "org"), `id` its Trello id."""
@@ -71,6 +80,7 @@ class Scopes:
         self._mark = redis.register_script(MARK)
         self._start = redis.register_script(START)
         self._finish = redis.register_script(FINISH)
+        self._retry = redis.register_script(RETRY)
 
     def _keys(self, scope: Scope) -> list[str]:
         return [f"trellis:scope:{scope}:state", f"trellis:scope:{scope}:dirty"]
@@ -95,6 +105,10 @@ class Scopes:
 
     async def started(self, scope: Scope) -> None:
         await self._start(keys=self._keys(scope), args=[self._lifetime_ms])
+
+    async def retrying(self, scope: Scope) -> None:
+        """The run failed and its job will run again: the scope stays queued until then."""
+        await self._retry(keys=self._keys(scope), args=[self._lifetime_ms])
 
     async def finished(self, scope: Scope) -> bool:
         """The run is over; True when it was marked meanwhile and another run has been queued."""

@@ -25,39 +25,44 @@ from workers.scopes import Scopes
 
 log = structlog.get_logger("workers.worker")
 
-# Long jobs (one call a board of a workspace) get this many job timeouts. arq picks a job lost with a
-# killed worker up again only after the longest timeout + 10 s: keep `job_timeout_seconds` short.
-LONG_JOB = 5
-# arq's result key is what dedupes a retried delivery under the same job id: keep it an hour.
-EVENT_RESULT_SECONDS = 3600
+# The jobs, each with its time limit in job timeouts (`job_timeout_seconds`). A job lost with a killed
+# worker runs again only after arq's longest limit + 10 s: keep the timeout short.
+LONG_JOB = 5  # one call a board of a workspace
+JOB_TIMEOUTS: dict[JobFunction, int] = {
+    jobs.apply_event: 1,
+    jobs.push_member_change: LONG_JOB,
+    jobs.offboard_member: LONG_JOB,
+    jobs.reconcile_board: 1,
+    jobs.reconcile_org: 1,
+    jobs.deactivate_account: 1,
+    jobs.full_resync: 1,  # marks scopes and queues jobs: quick, however many boards there are
+    jobs.ensure_webhooks: LONG_JOB,
+}
+# apply_event keeps its result an hour: its job id, the action id, dedupes retried deliveries while the
+# result is kept. No other job keeps one: reconciles are coalesced by their scope's state in Redis, a
+# change's push by its outbox row; and a kept result would outlive a reset store's ids (a new demo's
+# store numbers its changes from 1 again) and swallow the new change's job.
+KEPT_RESULTS = {"apply_event": 3600}
+# arq's own limit sits this far past ours (`workers.runner`), so that ours fires first and retries.
+ARQ_GRACE_SECONDS = 5
+
+
+def job_limits(timeout: int) -> dict[str, int]:
+    """Each job's time limit, in seconds."""
+    return {job.__name__: timeout * timeouts for job, timeouts in JOB_TIMEOUTS.items()}
 
 
 def functions(policy: JobRetryPolicy, timeout: int) -> list[Function]:
-    def registered(job: JobFunction, *, keep_result: int = 0, timeouts: int = 1) -> Function:
-        return func(
+    limits = job_limits(timeout)
+    return [
+        func(
             job,
             name=job.__name__,
-            keep_result=keep_result,
+            keep_result=KEPT_RESULTS.get(job.__name__, 0),
             max_tries=policy.max_tries,
-            timeout=timeout * timeouts,
+            timeout=limits[job.__name__] + ARQ_GRACE_SECONDS,
         )
-
-    return [
-        registered(jobs.apply_event, keep_result=EVENT_RESULT_SECONDS),
-        # No kept result: a change's job id dedupes it while it is queued or running, and after that its
-        # outbox row says it is done. A kept result would also outlive the row's id in a store that was
-        # reset (a new demo's store numbers its changes from 1 again) and swallow the new change's job.
-        registered(jobs.push_member_change, timeouts=LONG_JOB),
-        # One call a board of the workspace: longer than a single reconcile.
-        registered(jobs.offboard_member, timeouts=LONG_JOB),
-        # No kept result: the scope's own state, not arq's result key, coalesces reconciles.
-        registered(jobs.reconcile_board),
-        registered(jobs.reconcile_org),
-        registered(jobs.deactivate_account),  # no kept result, for the same reason
-        # Marks scopes and queues jobs: quick, however many boards there are.
-        registered(jobs.full_resync),
-        # A call a webhook to create: as long as an offboarding.
-        registered(jobs.ensure_webhooks, timeouts=LONG_JOB),
+        for job in JOB_TIMEOUTS
     ]
 
 
@@ -108,6 +113,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["settings"] = settings
         ctx["policy"] = reconcile_policy(settings)
         ctx["retry_policy"] = policy
+        ctx["job_limits"] = job_limits(settings.job_timeout_seconds)
         ctx["database"] = Database(settings.database_url)
         ctx["queue"] = JobQueue(ctx["redis"], settings.queue_name)
         ctx["clients"] = build_clients(settings, ctx["redis"])

@@ -46,6 +46,16 @@ async def test_a_mark_during_the_run_queues_exactly_one_more(redis_client: Redis
     assert await work.mark(BOARD, reason="later event") is True
 
 
+async def test_a_run_that_will_be_retried_keeps_the_scope_queued_for_its_retry(redis_client: Redis) -> None:
+    work = scopes(redis_client)
+    await work.mark(BOARD, reason="event")
+    await work.started(BOARD)
+    await work.mark(BOARD, reason="event while running")
+    await work.retrying(BOARD)  # the run failed; arq runs the same job again later
+    assert await work.mark(BOARD, reason="event before the retry") is False  # no second reconcile
+    assert await redis_client.zcard(QUEUE) == 1
+
+
 async def test_a_run_with_no_marks_leaves_the_scope_idle(redis_client: Redis) -> None:
     work = scopes(redis_client)
     await work.mark(BOARD, reason="event")

@@ -1,0 +1,128 @@
+"""The store (PostgreSQL) unreachable for a while: jobs retry and then succeed, nothing half-written.
+
+The workers reach PostgreSQL through a TCP relay of the test's own, which the test cuts (every
+connection dropped, none accepted) and restores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import empty_postgres
+from tests.end_to_end import events_recorded
+from tests.faults.conftest import LONG, Stack
+from tests.support import RedisServer, free_port
+from workers.deadletters import DEAD_LETTERS_KEY
+
+CHANGES = 90 if LONG else 30
+
+
+class Relay:
+    """Forwards TCP connections to a target; `cut()` drops them all and refuses new ones."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.pipes: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for pipe in list(self.pipes):
+            pipe.cancel()
+        self.server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        tasks = [
+            asyncio.ensure_future(self._copy(reader, upstream_writer)),
+            asyncio.ensure_future(self._copy(upstream_reader, writer)),
+        ]
+        self.pipes.update(tasks)
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.pipes.difference_update(tasks)
+            for w in (writer, upstream_writer):
+                w.close()
+
+    @staticmethod
+    async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+
+@pytest.fixture
+async def relayed_stack(tmp_path: Path, postgres_url: str) -> AsyncIterator[tuple[Stack, Relay]]:
+    target = urlsplit(postgres_url)
+    relay = Relay(target.hostname or "127.0.0.1", target.port or 5432)
+    await relay.open()
+    relayed_url = postgres_url.replace(f"@{target.hostname}:{target.port}", f"@127.0.0.1:{relay.port}")
+    redis = RedisServer(data_dir=tmp_path)
+    redis.start()
+    stack = Stack(tmp_path, redis, postgres_url)
+    stack.env["TRELLIS_DATABASE_URL"] = relayed_url
+    stack.env["TRELLIS_JOB_TIMEOUT_SECONDS"] = "5"  # a query stuck on the cut relay fails the try soon
+    try:
+        yield stack, relay
+    finally:
+        stack.down()
+        redis.stop()
+        if relay.server is not None:
+            await relay.cut()
+        await empty_postgres(postgres_url)
+
+
+@pytest.mark.timeout(240)
+async def test_jobs_retry_through_a_store_outage_and_then_succeed(relayed_stack: tuple[Stack, Relay]) -> None:
+    stack, relay = relayed_stack
+    stack.up()
+    state = await stack.linked_and_watched()
+    boards = [b["id"] for b in state["boards"]]
+    people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
+
+    for i in range(CHANGES):
+        if i == CHANGES // 3:
+            await relay.cut()
+        if i == 2 * CHANGES // 3:
+            await relay.open()
+        role = ("normal", "admin")[(i // len(people)) % 2]
+        board, person = boards[i % len(boards)], people[i % len(people)]
+        await stack.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
+        await asyncio.sleep(0.1)
+
+    assert await stack.converged(within=120) == []
+    attempts: list[dict[str, Any]] = await stack.admin("GET", "/_emulator/deliveries")
+    acknowledged = {a["action_id"] for a in attempts if a["status"] == 200}
+    recorded = 0
+    for _ in range(120):
+        recorded = await events_recorded(stack.store_url)
+        if recorded >= len(acknowledged):
+            break
+        await asyncio.sleep(0.25)
+    assert recorded == len(acknowledged)
+    assert "will retry" in stack.log("worker-0")  # the outage was felt, and ridden out
+    redis = Redis.from_url(stack.redis.url)
+    assert await redis.hlen(DEAD_LETTERS_KEY) == 0  # type: ignore[misc]
+    await redis.aclose()
