@@ -26,7 +26,10 @@ from membership.rules import Actor
 
 # Deliberately plain: one @, something on both sides, a dot in the domain, no spaces. Whether the address
 # exists is the invitee's to prove by accepting.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No spaces, no control characters (a NUL is refused by PostgreSQL itself), one @, a dot in the domain.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+# What an invite token can be: 24 URL-safe characters, as `create_invite` makes them.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")
 EMAIL = re.compile(EMAIL_PATTERN)
 TOKEN_BYTES = 18  # base64url of 18 bytes is exactly 24 URL-safe characters
 
@@ -141,7 +144,10 @@ async def revoke_invite(
 
 async def accept_invite(session: AsyncSession, user: User, token: str, *, cause: str) -> Membership:
     """Join the invite's organization, or merge its permissions into the membership the user has."""
-    invite = await session.scalar(select(Invite).where(Invite.token == token).with_for_update())
+    # A string that cannot be a token is answered like an unknown one, without asking the database.
+    invite = None
+    if TOKEN.fullmatch(token):
+        invite = await session.scalar(select(Invite).where(Invite.token == token).with_for_update())
     if invite is None or invite.accepted_at is not None:
         raise NotFound("invalid token, or the invite was already accepted")
     rules.check_invite_acceptor(invite.email, user.email)

@@ -73,8 +73,8 @@ class MembershipApi:
     # Members (seed 003)
 
     async def list_members(self, request: Request) -> Response:
-        paging = parse_query(request, Paging)
         async with self.organization_call(request) as (session, caller, _):
+            paging = parse_query(request, Paging)
             page = await members.list_members(
                 session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
             )
@@ -82,16 +82,17 @@ class MembershipApi:
         return json(body)
 
     async def get_member(self, request: Request) -> Response:
-        member_id = path_id(request, "member_id")
         async with self.organization_call(request) as (session, caller, _):
+            member_id = path_id(request, "member_id")
             membership = await members.get_member(session, caller.actor, caller.organization_id, member_id)
             body = MemberOut.of(membership)
         return json(body)
 
     async def change_role(self, request: Request) -> Response:
-        member_id = path_id(request, "member_id")
-        change = await parse_body(request, RoleChange)
+        raw = await read_body(request)
         async with self.organization_call(request) as (session, caller, cause):
+            member_id = path_id(request, "member_id")
+            change = parse_body(raw, RoleChange)
             membership = await members.change_role(
                 session, caller.actor, caller.organization_id, member_id, change.role, cause=cause
             )
@@ -99,14 +100,17 @@ class MembershipApi:
         return json(body)
 
     async def set_access(self, request: Request) -> Response:
-        member_id = path_id(request, "member_id")
-        update = await parse_body(request, AccessUpdate)
-        change = AccessChange(
-            can_read_all_boards=update.can_read_all_boards,
-            can_write_all_boards=update.can_write_all_boards,
-            board_access=None if update.board_access is None else [a.grant() for a in update.board_access],
-        )
+        raw = await read_body(request)
         async with self.organization_call(request) as (session, caller, cause):
+            member_id = path_id(request, "member_id")
+            update = parse_body(raw, AccessUpdate)
+            change = AccessChange(
+                can_read_all_boards=update.can_read_all_boards,
+                can_write_all_boards=update.can_write_all_boards,
+                board_access=None
+                if update.board_access is None
+                else [a.grant() for a in update.board_access],
+            )
             membership = await members.set_access(
                 session, caller.actor, caller.organization_id, member_id, change, cause=cause
             )
@@ -115,8 +119,8 @@ class MembershipApi:
         return json(body)
 
     async def remove_member(self, request: Request) -> Response:
-        member_id = path_id(request, "member_id")
         async with self.organization_call(request) as (session, caller, cause):
+            member_id = path_id(request, "member_id")
             removed = await members.remove_member(
                 session, caller.actor, caller.organization_id, member_id, cause=cause
             )
@@ -125,8 +129,8 @@ class MembershipApi:
     # Invites (seed 004)
 
     async def list_invites(self, request: Request) -> Response:
-        paging = parse_query(request, Paging)
         async with self.organization_call(request) as (session, caller, _):
+            paging = parse_query(request, Paging)
             page = await invites.list_invites(
                 session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
             )
@@ -134,8 +138,9 @@ class MembershipApi:
         return json(body)
 
     async def create_invite(self, request: Request) -> Response:
-        new = await parse_body(request, InviteCreate)
+        raw = await read_body(request)
         async with self.organization_call(request) as (session, caller, cause):
+            new = parse_body(raw, InviteCreate)
             invite = await invites.create_invite(
                 session,
                 caller.actor,
@@ -151,8 +156,8 @@ class MembershipApi:
         return json(body, status=201)
 
     async def revoke_invite(self, request: Request) -> Response:
-        invite_id = path_id(request, "invite_id")
         async with self.organization_call(request) as (session, caller, cause):
+            invite_id = path_id(request, "invite_id")
             invite = await invites.revoke_invite(
                 session, caller.actor, caller.organization_id, invite_id, cause=cause
             )
@@ -160,9 +165,10 @@ class MembershipApi:
         return json(body)
 
     async def accept_invite(self, request: Request) -> Response:
-        accept = await parse_body(request, InviteAccept)
+        raw = await read_body(request)
         async with self.call(request) as (session, cause):
             user = await authenticated_user(session, request)
+            accept = parse_body(raw, InviteAccept)
             membership = await invites.accept_invite(session, user, accept.token, cause=cause)
             body = MemberOut.of(membership)
         return json(body)
@@ -225,13 +231,18 @@ def parse_query(request: Request, model: type[M]) -> M:
     return model.model_validate(dict(request.query_params))
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
+async def read_body(request: Request) -> bytes:
+    """The raw body, bounded. Read before the request's transaction opens (a slow client must not hold
+    it), and parsed only once the caller is authenticated (`parse_body`)."""
     try:
-        raw = await read_bounded(request.scope["headers"], request.receive, MAX_API_BODY_BYTES)
+        return await read_bounded(request.scope["headers"], request.receive, MAX_API_BODY_BYTES)
     except BodyTooLarge:
         raise BadRequest("body too large", status=413) from None
     except ClientGone:
         raise BadRequest("client went away") from None
+
+
+def parse_body(raw: bytes, model: type[M]) -> M:
     try:
         data: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
