@@ -1,0 +1,67 @@
+"""No secret (Trello key and token, webhook secret, SCIM token, API tokens) appears in anything a full
+run prints: every process's log, errors, `/metrics`, `trellis doctor` and the other commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.end_to_end import KEY, SECRET, TOKEN
+from tests.faults.conftest import Stack
+from tests.support import free_port
+
+SCIM_TOKEN = "emulator-scim-token"
+
+
+@pytest.mark.timeout(180)
+async def test_a_full_run_prints_no_secret(stack: Stack) -> None:
+    metrics_port = free_port()
+    stack.env.update({
+        "TRELLIS_SCIM_BASE_URL": stack.emulator, "TRELLIS_SCIM_DIRECTORY_ID": "emulator-directory",
+        "TRELLIS_SCIM_TOKEN": SCIM_TOKEN,
+        "TRELLIS_SCIM_DEACTIVATE": "auto", "TRELLIS_WORKER_METRICS_PORT": str(metrics_port),
+        "TRELLIS_LOG_LEVEL": "debug",
+    })  # fmt: skip
+    stack.up()
+    state = await stack.linked_and_watched()
+    env = {k: v for k, v in stack.env.items() if k.startswith("TRELLIS_")}
+    outputs: list[str] = []
+
+    def trellis(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "trellis", *args], env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        return done.stdout + done.stderr
+
+    created = trellis("tokens", "create", "owner@acme.example")  # prints the new token, once, by design
+    api_token = created.split()[-1]
+    workspace = state["workspaces"][0]["id"]
+    grace = next(m["id"] for m in state["members"] if m["username"] == "grace.hopper")
+    receiver = stack.callback.removesuffix("/webhooks/trello")
+    async with httpx.AsyncClient() as client:
+        # The API, with the real token and with a forged one; a webhook with a forged signature.
+        for bearer in (api_token, api_token + "x"):
+            members = await client.get(receiver + "/organizations/me/members",
+                                       headers={"authorization": f"Bearer {bearer}"})  # fmt: skip
+            outputs.append(members.text)
+        outputs.append((await client.post(stack.callback, content=b'{"action": {}}',
+                                          headers={"x-trello-webhook": "forged"})).text)  # fmt: skip
+        # An offboarding, with its SCIM deactivation.
+        await stack.admin("DELETE", f"/_emulator/organizations/{workspace}/members/{grace}")
+        assert await stack.converged() == []
+        outputs.append((await client.get(receiver + "/metrics")).text)
+        outputs.append((await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text)
+    outputs += [trellis("doctor"), trellis("webhooks", "list"), trellis("plan", "--org", workspace),
+                trellis("events", "--json"), trellis("dead-letters", "list")]  # fmt: skip
+    # A token Trello refuses: the errors are printed, the token must not be.
+    env["TRELLIS_TRELLO_TOKEN"] = TOKEN + "-revoked"
+    outputs += [trellis("doctor"), trellis("webhooks", "list")]
+    outputs += [stack.log(name) for name in ("receiver", "worker-0")]
+
+    everything = "\n".join(outputs)
+    assert "refuses the key or token" in everything  # the refusal was printed, without the token
+    for secret in (KEY, TOKEN, SECRET, SCIM_TOKEN, api_token):
+        assert secret not in everything, f"a secret ({secret[:3]}...) was printed"
