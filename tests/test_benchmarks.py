@@ -58,3 +58,11 @@ def test_scale_benchmark_loses_nothing_and_gets_no_429() -> None:
     assert figures["lost"] == "0"
     assert figures["rejected"] == "0"
     assert float(figures["speedup"]) > 0
+
+
+@pytest.mark.timeout(180)
+def test_soak_benchmark_loses_no_acknowledged_delivery() -> None:
+    figures = result_line("soak.py")
+    assert figures["lost"] == "0"
+    assert figures["acked"] == figures["delivered"]
+    assert figures["rejected"] == "0"
