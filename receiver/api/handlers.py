@@ -104,12 +104,11 @@ class MembershipApi:
         async with self.organization_call(request) as (session, caller, cause):
             member_id = path_id(request, "member_id")
             update = parse_body(raw, AccessUpdate)
+            grants = None if update.board_access is None else [a.grant() for a in update.board_access]
             change = AccessChange(
                 can_read_all_boards=update.can_read_all_boards,
                 can_write_all_boards=update.can_write_all_boards,
-                board_access=None
-                if update.board_access is None
-                else [a.grant() for a in update.board_access],
+                board_access=grants,
             )
             membership = await members.set_access(
                 session, caller.actor, caller.organization_id, member_id, change, cause=cause

@@ -32,6 +32,14 @@ from tests.support import RedisServer, free_port
 LONG = bool(os.environ.get("TRELLIS_LONG"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every fault run is `slow`: `pytest -m "not slow"` leaves them out of a quick local run."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+
+
 class Stack:
     """The emulator, a receiver and workers as processes, all on one private Redis and one store."""
 
