@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -53,10 +56,7 @@ def trello_id(n: int) -> str:
 
 
 def signed(body: bytes, callback: str) -> str:
-    import base64
-    import hashlib
-    import hmac
-
+    """Trello's X-Trello-Webhook over the body and the callback URL."""
     return base64.b64encode(
         hmac.new(SECRET.encode(), body + callback.encode(), hashlib.sha1).digest()
     ).decode()
