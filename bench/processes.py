@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from trellis.supervisor import RedisUnavailable, free_port, start_local_redis
+from trellis.supervisor import RedisUnavailable, free_port, start_local_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,12 +45,7 @@ def running(
         wait_for_port(port, process)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from membership.directory import create_token, create_user, user_by_email
 from membership.rules import Actor
 from trellis.logging import configure_logging
 from trellis.settings import Settings
-from trellis.supervisor import free_port, start_local_redis
+from trellis.supervisor import free_port, start_local_redis, stop_process
 from workers.adopt import adopt_workspace
 from workers.clients import build_clients
 from workers.queue import redis_client
@@ -55,12 +55,7 @@ def child(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subproces
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:

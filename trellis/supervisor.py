@@ -131,6 +131,16 @@ def redis_answers(url: str, timeout: float = 1.0) -> bool:
     return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `grace` seconds."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def start_local_redis(url: str, *, data_dir: Path | None = None) -> subprocess.Popen[bytes] | None:
     """Make sure a Redis answers at `url`; start `redis-server` from PATH for a local URL if none does.
 

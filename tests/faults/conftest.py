@@ -111,6 +111,16 @@ class Stack:
             answer = await client.request(method, path, **kwargs)
             return answer.json() if answer.content else None
 
+    async def change_by_hand(self, state: dict[str, Any], i: int) -> None:
+        """The i-th of a run of changes someone makes in Trello: a person put on a board, or made its
+        admin. Additions and promotions only: two demotions at once would be held by the mass-change
+        guard."""
+        boards = [b["id"] for b in state["boards"]]
+        people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
+        role = ("normal", "admin")[(i // len(people)) % 2]
+        board, person = boards[i % len(boards)], people[i % len(people)]
+        await self.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
+
     async def linked_and_watched(self) -> dict[str, Any]:
         """The store as Trello is, and a webhook on the workspace and each board."""
         state = await self.state()

@@ -19,21 +19,13 @@ CHANGES = 120 if LONG else 40
 async def test_deliveries_during_a_redis_outage_are_applied_once_each(stack: Stack) -> None:
     stack.up(retry_delay=0.5)
     state = await stack.linked_and_watched()
-    boards = [b["id"] for b in state["boards"]]
-    people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
-
-    async def change(i: int) -> None:
-        # Additions and promotions: a demotion of two people at once would be held by the mass-change guard.
-        role = ("normal", "admin")[(i // len(people)) % 2]
-        board, person = boards[i % len(boards)], people[i % len(people)]
-        await stack.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
 
     for i in range(CHANGES):
         if i == CHANGES // 3:
             stack.redis.stop()
         if i == CHANGES // 3 + CHANGES // 4:
             stack.redis.start()
-        await change(i)
+        await stack.change_by_hand(state, i)
         await asyncio.sleep(0.05)
 
     assert await stack.converged() == []

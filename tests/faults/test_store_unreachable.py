@@ -99,17 +99,13 @@ async def test_jobs_retry_through_a_store_outage_and_then_succeed(relayed_stack:
     stack, relay = relayed_stack
     stack.up()
     state = await stack.linked_and_watched()
-    boards = [b["id"] for b in state["boards"]]
-    people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
 
     for i in range(CHANGES):
         if i == CHANGES // 3:
             await relay.cut()
         if i == 2 * CHANGES // 3:
             await relay.open()
-        role = ("normal", "admin")[(i // len(people)) % 2]
-        board, person = boards[i % len(boards)], people[i % len(people)]
-        await stack.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
+        await stack.change_by_hand(state, i)
         await asyncio.sleep(0.1)
 
     assert await stack.converged(within=120) == []

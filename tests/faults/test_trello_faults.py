@@ -20,8 +20,6 @@ async def test_through_5xx_timeouts_and_429_bursts_the_store_ends_as_trello_is(s
     stack.env["TRELLIS_HTTP_TIMEOUT_SECONDS"] = "0.5"
     stack.up(workers=2)
     state = await stack.linked_and_watched()
-    boards = [b["id"] for b in state["boards"]]
-    people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
     phases = [
         {"error_rate": 0.3},  # a third of the calls answered 500
         {"error_rate": 0.0, "latency_ms": 800},  # every answer later than the client waits
@@ -36,9 +34,7 @@ async def test_through_5xx_timeouts_and_429_bursts_the_store_ends_as_trello_is(s
             for _ in range(8):
                 await stack.admin("GET", f"/1/organizations/{state['workspaces'][0]['id']}",
                                   params={"key": KEY, "token": TOKEN})  # fmt: skip
-        role = ("normal", "admin")[(i // len(people)) % 2]
-        board, person = boards[i % len(boards)], people[i % len(people)]
-        await stack.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
+        await stack.change_by_hand(state, i)
         await asyncio.sleep(0.1)
     await asyncio.sleep(3)
     # Setting the limits starts the emulator's counts afresh: read the burst's first.

@@ -22,8 +22,6 @@ async def test_workers_killed_again_and_again_leave_every_scope_correct(stack: S
     stack.env["TRELLIS_JOB_TIMEOUT_SECONDS"] = "2"
     stack.up(workers=2)
     state = await stack.linked_and_watched()
-    boards = [b["id"] for b in state["boards"]]
-    people = [m["id"] for m in state["members"] if m["username"] not in ("trellis_admin", "ada.lovelace")]
     kills = 0
 
     async def killer() -> None:
@@ -36,10 +34,7 @@ async def test_workers_killed_again_and_again_leave_every_scope_correct(stack: S
 
     killing = asyncio.create_task(killer())
     for i in range(CHANGES):
-        # Additions and promotions: a demotion of two people at once would be held by the mass-change guard.
-        role = ("normal", "admin")[(i // len(people)) % 2]
-        board, person = boards[i % len(boards)], people[i % len(people)]
-        await stack.admin("PUT", f"/_emulator/boards/{board}/members/{person}", json={"type": role})
+        await stack.change_by_hand(state, i)
         await asyncio.sleep(0.1)
     await killing
     assert kills == KILLS
