@@ -3,6 +3,7 @@ the emulator's Trello, an arq worker run in burst mode, and the `trellis` comman
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -224,3 +225,15 @@ async def events_recorded(url: str) -> int:
         recorded = await session.scalar(select(func.count()).select_from(EventLogEntry))
     await database.dispose()
     return recorded or 0
+
+
+async def events_recorded_once_caught_up(url: str, expected: int, within: float = 30.0) -> int:
+    """The event log's count once it reaches `expected` (the last apply_event jobs may still be
+    running), or as it is when `within` seconds have passed."""
+    recorded = 0
+    for _ in range(int(within / 0.25)):
+        recorded = await events_recorded(url)
+        if recorded >= expected:
+            break
+        await asyncio.sleep(0.25)
+    return recorded

@@ -27,7 +27,7 @@ from tests.end_to_end import (
     SECRET,
     TOKEN,
     emulator_state,
-    events_recorded,
+    events_recorded_once_caught_up,
     store_and_trello_differences,
     wait_for,
 )
@@ -144,12 +144,7 @@ async def test_two_receivers_and_two_workers_share_the_work_and_end_where_trello
         delivered = {attempt["action_id"] for attempt in attempts if attempt["status"] == 200}
         rejected = (await admin.get("/_emulator/counters")).json()["rejected"]
 
-    recorded = 0
-    for _ in range(40):
-        recorded = await events_recorded(postgres_url)
-        if recorded == len(delivered):
-            break
-        await asyncio.sleep(0.25)
+    recorded = await events_recorded_once_caught_up(postgres_url, len(delivered), within=10)
     assert recorded == len(delivered)
     assert all([await queued_by(port) > 0 for port in cluster["receivers"]])
     assert all(jobs_done(log) > 0 for log in cluster["worker_logs"])

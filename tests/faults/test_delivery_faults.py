@@ -3,12 +3,11 @@ leave it (as Trello is), each action recorded once."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-from tests.end_to_end import events_recorded
+from tests.end_to_end import events_recorded_once_caught_up
 from tests.faults.conftest import LONG, Stack
 
 CHANGES = 200 if LONG else 60
@@ -33,10 +32,5 @@ async def test_duplicated_delayed_and_reordered_deliveries_converge(stack: Stack
     attempts: list[dict[str, Any]] = await stack.admin("GET", "/_emulator/deliveries")
     acknowledged = {a["action_id"] for a in attempts if a["status"] == 200}
     assert len([a for a in attempts if a["status"] == 200]) > len(acknowledged)  # duplicates were sent
-    recorded = 0
-    for _ in range(80):
-        recorded = await events_recorded(stack.store_url)
-        if recorded >= len(acknowledged):
-            break
-        await asyncio.sleep(0.25)
+    recorded = await events_recorded_once_caught_up(stack.store_url, len(acknowledged), within=20)
     assert recorded == len(acknowledged)

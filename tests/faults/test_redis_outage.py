@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.end_to_end import events_recorded
+from tests.end_to_end import events_recorded_once_caught_up
 from tests.faults.conftest import LONG, Stack
 
 CHANGES = 120 if LONG else 40
@@ -34,12 +34,7 @@ async def test_deliveries_during_a_redis_outage_are_applied_once_each(stack: Sta
     refused = {a["action_id"] for a in attempts if a["status"] == 503}
     assert refused, "the outage refused nothing: it did not happen"
     assert refused <= acknowledged  # each refused delivery was delivered again and taken
-    recorded = 0
-    for _ in range(80):  # the last apply_event jobs may still be running
-        recorded = await events_recorded(stack.store_url)
-        if recorded >= len(acknowledged):
-            break
-        await asyncio.sleep(0.25)
+    recorded = await events_recorded_once_caught_up(stack.store_url, len(acknowledged), within=20)
     assert recorded == len(acknowledged)  # each one, once
     assert stack.receiver.poll() is None
     assert all(worker.poll() is None for worker in stack.workers)

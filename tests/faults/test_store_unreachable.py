@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import empty_postgres
-from tests.end_to_end import events_recorded
+from tests.end_to_end import events_recorded_once_caught_up
 from tests.faults.conftest import LONG, Stack
 from tests.support import RedisServer, free_port
 from workers.deadletters import DEAD_LETTERS_KEY
@@ -111,12 +111,7 @@ async def test_jobs_retry_through_a_store_outage_and_then_succeed(relayed_stack:
     assert await stack.converged(within=120) == []
     attempts: list[dict[str, Any]] = await stack.admin("GET", "/_emulator/deliveries")
     acknowledged = {a["action_id"] for a in attempts if a["status"] == 200}
-    recorded = 0
-    for _ in range(120):
-        recorded = await events_recorded(stack.store_url)
-        if recorded >= len(acknowledged):
-            break
-        await asyncio.sleep(0.25)
+    recorded = await events_recorded_once_caught_up(stack.store_url, len(acknowledged), within=30)
     assert recorded == len(acknowledged)
     assert "will retry" in stack.log("worker-0")  # the outage was felt, and ridden out
     redis = Redis.from_url(stack.redis.url)
