@@ -18,9 +18,9 @@ import httpx
 from redis.asyncio import Redis
 
 from trellis.logging import configure_logging
-from workers.limiter import Limiter, Priority
-from workers.remote import RetryPolicy
-from workers.trello import TrelloClient, TrelloLimits
+from workers.outside.limiter import Limiter, Priority
+from workers.outside.remote import RetryPolicy
+from workers.outside.trello import TrelloClient, TrelloLimits
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:

@@ -38,18 +38,19 @@ import httpx
 from sqlalchemy import select
 
 from bench.processes import free_port, python_module, redis_server, running
+from jobs.queue import JobQueue, redis_client
 from membership.database import Database, migrate
 from membership.directory import link_organization
 from membership.members import BoardGrant
 from membership.models import Board
 from membership.rules import Actor
-from membership.workspaces import TrelloBoard, adopt_member, sync_boards, trello_user
+from membership.workspaces import adopt_member, link_board, trello_user
 from trellis.settings import Settings
-from workers.clients import build_clients
-from workers.queue import JobQueue, redis_client
-from workers.resync import request_resync
-from workers.scopes import Scope, Scopes
-from workers.webhooks import ensure_webhooks
+from trellis.wiring import clients_config
+from workers.outside.clients import build_clients
+from workers.runtime.resync import request_resync
+from workers.runtime.scopes import Scope, Scopes
+from workers.workflows.webhooks import ensure_webhooks
 
 KEY, TOKEN, SECRET = "bench-key", "bench-token", "bench-secret"
 TOKEN_MAX = 100
@@ -104,13 +105,8 @@ async def link_as_in_trello(database: Database, data: dict[str, Any], workspace:
             actor=SETUP,
         )
         organization.observers_allowed = True
-        await sync_boards(
-            session,
-            SETUP,
-            organization,
-            [TrelloBoard(b["id"], b["name"]) for b in workspace["boards"]],
-            cause="bench",
-        )
+        for b in workspace["boards"]:
+            await link_board(session, SETUP, organization.id, b["id"], name=b["name"], cause="bench")
         rows = await session.scalars(select(Board).where(Board.organization_id == organization.id))
         boards = {b.trello_board_id: b for b in rows.all()}
         for m in workspace["members"]:
@@ -208,7 +204,7 @@ async def measure(env: dict[str, str], worker_log: Path, window: float) -> dict[
     )
     database = Database(settings.database_url)
     redis = redis_client(settings.redis_url, timeout=5)
-    clients = build_clients(settings, redis)
+    clients = build_clients(clients_config(settings), redis)
     trello = clients.trello
     assert trello is not None
     queue = JobQueue(redis, QUEUE)

@@ -34,11 +34,11 @@ from sqlalchemy import select
 
 from bench.limiter import percentile
 from bench.processes import free_port, python_module, redis_server, running
+from jobs.queue import redis_client
 from membership.database import Database, migrate
 from membership.directory import add_board, link_organization
 from membership.models import EventLogEntry
 from membership.rules import Actor
-from workers.queue import redis_client
 
 KEY, TOKEN, SECRET = "soak-key", "soak-token", "soak-secret"
 QUEUE = "trellis:soak:queue"

@@ -7,7 +7,6 @@ Effective board access (DESIGN.md): the board's override if the membership has o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +15,8 @@ from membership import audit
 from membership.members import snapshot
 from membership.models import Board, BoardAccess, Membership, Organization, User
 from membership.rules import Actor
+from membership.vocabulary import Access, grant_access, grant_flags
 from membership.workspaces import linked_memberships, organization_by_trello_id, pending_members
-
-Access = Literal["write", "read", "none"]
 
 
 def effective_access(membership: Membership, board_id: int) -> Access:
@@ -29,10 +27,8 @@ def effective_access(membership: Membership, board_id: int) -> Access:
 def access_with(membership: Membership, override: BoardAccess | None) -> Access:
     """The access a membership gives to a board, given its override for that board, if any."""
     if override is not None:
-        return "write" if override.can_write else "read" if override.can_read else "none"
-    if membership.can_write_all_boards:
-        return "write"
-    return "read" if membership.can_read_all_boards else "none"
+        return grant_access(can_read=override.can_read, can_write=override.can_write)
+    return grant_access(can_read=membership.can_read_all_boards, can_write=membership.can_write_all_boards)
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,7 @@ async def set_board_access(
     if override is None:
         override = BoardAccess(board_id=board_id)
         membership.board_access.append(override)
-    override.can_read, override.can_write = access != "none", access == "write"
+    override.can_read, override.can_write = grant_flags(access)
     await session.flush()
     audit.record(
         session,

@@ -23,6 +23,7 @@ from membership.members import (
 from membership.models import Invite, InviteBoardAccess, Membership, User, utcnow
 from membership.paging import Page, paginate
 from membership.rules import Actor
+from membership.vocabulary import higher_role
 
 # Deliberately plain: one @, something on both sides, a dot in the domain, no spaces. Whether the address
 # exists is the invitee's to prove by accepting.
@@ -168,7 +169,7 @@ async def accept_invite(session: AsyncSession, user: User, token: str, *, cause:
         )
         session.add(membership)
     else:
-        membership.role = rules.higher_role(membership.role, invite.role)
+        membership.role = higher_role(membership.role, invite.role)
         membership.can_read_all_boards |= invite.can_read_all_boards
         membership.can_write_all_boards |= invite.can_write_all_boards
     membership.board_access = regrant(membership.board_access, merged_grants(membership, invite))

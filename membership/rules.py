@@ -9,9 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from membership.errors import Forbidden, Unprocessable
-
-ROLES = ("owner", "admin", "member")
-_RANK = {"member": 0, "admin": 1, "owner": 2}
+from membership.vocabulary import ROLES
 
 
 @dataclass(frozen=True)
@@ -42,10 +40,6 @@ class Actor:
     @classmethod
     def system(cls, name: str) -> Actor:
         return cls(name=f"system:{name}")
-
-
-def higher_role(a: str, b: str) -> str:
-    return a if _RANK[a] >= _RANK[b] else b
 
 
 def require_admin(actor: Actor) -> None:

@@ -31,13 +31,6 @@ class WorkspaceView:
         return {member: m.role for member, m in self.memberships.items()}
 
 
-@dataclass(frozen=True)
-class TrelloBoard:
-    id: str
-    name: str
-    closed: bool = False
-
-
 async def organization_by_trello_id(session: AsyncSession, trello_org_id: str) -> Organization | None:
     return await session.scalar(select(Organization).where(Organization.trello_org_id == trello_org_id))
 
@@ -168,32 +161,29 @@ async def set_synced_role(
     )  # fmt: skip
 
 
-async def sync_boards(
+async def link_board(
     session: AsyncSession,
     actor: Actor,
-    organization: Organization,
-    boards: Iterable[TrelloBoard],
+    organization_id: int,
+    trello_board_id: str,
     *,
+    name: str,
+    closed: bool = False,
     cause: str,
-) -> list[str]:
-    """Link the workspace's boards the store does not have, keep names and closed flags current;
-    returns the Trello ids of the boards linked just now."""
-    rows = await session.scalars(select(Board).where(Board.organization_id == organization.id))
-    known = {board.trello_board_id: board for board in rows.all()}
-    linked = []
-    for trello_board in boards:
-        board = known.get(trello_board.id)
-        if board is None:
-            board = Board(
-                organization_id=organization.id, trello_board_id=trello_board.id, name=trello_board.name
-            )
-            session.add(board)
-            await session.flush()
-            linked.append(trello_board.id)
-            audit.record(
-                session, actor=actor, cause=cause, action="board_linked", entity="board",
-                entity_id=board.id, organization_id=organization.id,
-                after={"trello_board_id": trello_board.id, "name": board.name},
-            )  # fmt: skip
-        board.name, board.closed = trello_board.name, trello_board.closed
-    return linked
+) -> Board:
+    """Record a board of the workspace that the store did not have, audited."""
+    board = Board(organization_id=organization_id, trello_board_id=trello_board_id, name=name, closed=closed)
+    session.add(board)
+    await session.flush()
+    audit.record(
+        session, actor=actor, cause=cause, action="board_linked", entity="board", entity_id=board.id,
+        organization_id=organization_id, after={"trello_board_id": trello_board_id, "name": name},
+    )  # fmt: skip
+    return board
+
+
+async def update_board(session: AsyncSession, trello_board_id: str, *, name: str, closed: bool) -> None:
+    """Keep a linked board's name and closed flag as Trello has them."""
+    board = await session.scalar(select(Board).where(Board.trello_board_id == trello_board_id))
+    if board is not None:
+        board.name, board.closed = name, closed

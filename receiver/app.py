@@ -1,10 +1,11 @@
-"""`create_app(settings)`: the receiver's Starlette application."""
+"""`create_app(config)`: the receiver's Starlette application, from a small typed `ReceiverConfig`."""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobs.queue import JobQueue, redis_client
 from membership.database import Database, is_sqlite, migrate
 from receiver.api.errors import EXCEPTION_HANDLERS
 from receiver.api.handlers import MembershipApi
@@ -20,27 +22,34 @@ from receiver.api.openapi import openapi_document
 from receiver.health import Readiness, healthz
 from receiver.metrics import ReceiverMetrics
 from receiver.webhooks import TrelloWebhookEndpoint, WebhookConfig
-from trellis.settings import Settings
-from workers.queue import JobQueue, redis_client
 
 log = structlog.get_logger("receiver")
 
 
-def create_app(settings: Settings) -> Starlette:
+@dataclass(frozen=True)
+class ReceiverConfig:
+    redis_url: str = field(repr=False)  # may carry a password
+    database_url: str = field(repr=False)
+    queue_name: str = "trellis:queue"
+    enqueue_timeout_seconds: float = 2.0
+    webhook: WebhookConfig | None = None  # None: no webhook endpoint (no secret or callback URL)
+
+
+def create_app(config: ReceiverConfig) -> Starlette:
     """Build the app and the clients it uses; they connect on first use and close with the app."""
-    redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
-    queue = JobQueue(redis, settings.queue_name, timeout=settings.enqueue_timeout_seconds)
-    database = Database(settings.database_url)
+    redis = redis_client(config.redis_url, timeout=config.enqueue_timeout_seconds)
+    queue = JobQueue(redis, config.queue_name, timeout=config.enqueue_timeout_seconds)
+    database = Database(config.database_url)
     registry = CollectorRegistry()
     metrics = ReceiverMetrics(registry)
 
     async def metrics_endpoint(request: Request) -> Response:
-        await metrics.refresh(redis, settings.queue_name, database)
+        await metrics.refresh(redis, config.queue_name, database)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # The webhook route first: it takes nearly all the traffic, and routes are matched in order.
     routes = []
-    webhook = webhook_config(settings)
+    webhook = config.webhook
     if webhook is not None:
         endpoint = TrelloWebhookEndpoint(webhook, queue, metrics)
         routes.append(Route("/webhooks/trello", endpoint, methods=["HEAD", "POST"]))
@@ -63,8 +72,8 @@ def create_app(settings: Settings) -> Starlette:
             log.warning(
                 "webhooks disabled", reason="TRELLIS_TRELLO_SECRET and TRELLIS_CALLBACK_URL are both needed"
             )
-        if is_sqlite(settings.database_url):
-            await migrate(settings.database_url)
+        if is_sqlite(config.database_url):
+            await migrate(config.database_url)
         # Everything alive now lives as long as the process. Freezing it keeps the cyclic GC from walking
         # that whole heap again and again: those walks were the receiver's worst latency tail.
         gc.collect()
@@ -77,13 +86,3 @@ def create_app(settings: Settings) -> Starlette:
             await database.dispose()
 
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
-
-
-def webhook_config(settings: Settings) -> WebhookConfig | None:
-    if settings.trello_secret is None or settings.callback_url is None:
-        return None
-    return WebhookConfig(
-        secret=settings.trello_secret.get_secret_value(),
-        callback_url=settings.callback_url,
-        max_body_bytes=settings.max_body_bytes,
-    )

@@ -11,9 +11,9 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
+from jobs.deadletters import DEAD_LETTERS_KEY
 from membership import approvals
 from membership.database import Database
-from workers.deadletters import DEAD_LETTERS_KEY
 
 log = structlog.get_logger("receiver.metrics")
 

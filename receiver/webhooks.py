@@ -18,11 +18,12 @@ import orjson
 import structlog
 from starlette.types import Receive, Scope, Send
 
+from jobs import builders
+from jobs.actions import parse_delivery
+from jobs.queue import JobQueue, RawJSON
 from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
 from receiver.metrics import ReceiverMetrics
 from receiver.signature import SignatureChecker
-from workers.actions import parse_delivery
-from workers.queue import Job, JobQueue, RawJSON
 
 log = structlog.get_logger("receiver.webhooks")
 
@@ -104,7 +105,7 @@ class TrelloWebhookEndpoint:
         if not delivery.is_membership:
             return Outcome(200, "ignored", "not a membership action", *known)
         # The body was just parsed, so it is valid JSON: the job carries it as it came, not re-encoded.
-        job = Job("apply_event", (RawJSON(body),), job_id=delivery.action_id)
+        job = builders.apply_event(RawJSON(body), delivery.action_id)
         try:
             queued = await self.queue.enqueue(job)
         except Exception as exc:  # Redis down, slow or refusing: Trello must deliver again

@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 from bench.processes import recreate_postgres_database
 from membership.database import Database, upgrade
 from membership.models import Base
-from receiver.app import create_app
 from tests.support import TEST_CALLBACK_URL, TEST_SECRET
 from trellis.settings import Settings
+from trellis.wiring import receiver_app
 
 # Tests own one Redis database number and empty it before and after each test that uses it.
 REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13"))
@@ -79,7 +79,7 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+    application = receiver_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -98,7 +98,7 @@ def client_for() -> Callable[[Settings], Any]:
 
     @asynccontextmanager
     async def open_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-        application = create_app(settings)
+        application = receiver_app(settings)
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as http:

@@ -26,7 +26,7 @@ from membership.rules import Actor
 from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
 from tests.support import free_port
-from workers.worker import worker_settings
+from trellis.wiring import worker_settings
 
 KEY, TOKEN, SECRET = "e2e-key", "e2e-token", "e2e-secret"
 QUEUE = "trellis:test:queue"

@@ -92,10 +92,10 @@ def test_bootstrap_from_the_command_line_gives_a_token_that_works(
 
     import httpx
 
-    from receiver.app import create_app
+    from trellis.wiring import receiver_app
 
     async def list_members() -> httpx.Response:
-        app = create_app(make_settings(database_url=sqlite_url))  # type: ignore[operator]
+        app = receiver_app(make_settings(database_url=sqlite_url))  # type: ignore[operator]
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -141,7 +141,7 @@ def test_revoked_token_is_reported(sqlite_url: str) -> None:
 def test_dead_letters_are_listed_replayed_and_dropped(redis_url: str) -> None:
     import redis as sync_redis
 
-    from workers.deadletters import DEAD_LETTERS_KEY, DeadLetter
+    from jobs.deadletters import DEAD_LETTERS_KEY, DeadLetter
 
     client = sync_redis.Redis.from_url(redis_url)
     for job_id in ("job-a", "job-b"):

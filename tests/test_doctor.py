@@ -6,8 +6,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from jobs.deadletters import DeadLetter, DeadLetters
 from tests.end_to_end import KEY, TOKEN, cli_env, emulator_state, services, store_like_trello, trellis
-from workers.deadletters import DeadLetter, DeadLetters
 
 __all__ = ["services"]  # a fixture, used by name
 

@@ -6,11 +6,11 @@ import httpx
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from jobs.deadletters import DeadLetter, DeadLetters
 from tests.conftest import SettingsFactory
 from tests.support import delivery, encode, free_port, signed_headers
-from workers.deadletters import DeadLetter, DeadLetters
+from trellis.wiring import worker_settings
 from workers.metrics import endpoint
-from workers.worker import worker_settings
 
 
 async def test_a_scrape_of_the_receiver_reads_queue_depth_and_dead_letters(

@@ -12,6 +12,7 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from jobs.queue import Job, JobQueue
 from membership import outbox
 from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids
 from membership.database import Database
@@ -33,8 +34,7 @@ from tests.end_to_end import (
     store_like_trello,
     trellis,
 )
-from workers.queue import Job, JobQueue
-from workers.worker import worker_settings
+from trellis.wiring import worker_settings
 
 __all__ = ["services"]  # a fixture, used by name
 

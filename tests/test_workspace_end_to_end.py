@@ -18,6 +18,9 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from jobs import builders
+from jobs.actions import MEMBERSHIP_ACTIONS
+from jobs.queue import JobQueue
 from membership import outbox
 from membership.database import Database
 from membership.models import AuditEntry, Membership, PendingApproval, User
@@ -35,9 +38,6 @@ from tests.end_to_end import (
     trellis,
 )
 from tests.support import encode, trello_id, trello_signature
-from workers import contract
-from workers.actions import MEMBERSHIP_ACTIONS
-from workers.queue import JobQueue
 
 __all__ = ["services"]  # a fixture, used by name
 
@@ -366,7 +366,7 @@ async def test_dead_letters_are_listed_and_a_replayed_one_runs(
         await admin.put(f"/_emulator/boards/{roadmap}/members/{ken}", json={"type": "normal"})
         await admin.put("/_emulator/faults", json={"error_rate": 1.0})
     redis = Redis.from_url(redis_url)
-    await JobQueue(redis, QUEUE).enqueue(contract.reconcile("board", roadmap, "test"))
+    await JobQueue(redis, QUEUE).enqueue(builders.reconcile("board", roadmap, "test"))
     await run_worker(settings_for(make_settings, services, job_max_tries=1), failures=1)
     env = cli_env(services, sqlite_url, redis_url)
     listed = trellis("dead-letters", "list", env=env)

@@ -26,6 +26,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from jobs.queue import redis_client
 from membership import outbox
 from membership.boards import board_by_trello_id, board_view
 from membership.database import Database, migrate
@@ -34,10 +35,10 @@ from membership.rules import Actor
 from trellis.logging import configure_logging
 from trellis.settings import Settings
 from trellis.supervisor import free_port, start_local_redis, stop_process
-from workers.adopt import adopt_workspace
-from workers.clients import build_clients
-from workers.queue import redis_client
-from workers.webhooks import ensure_webhooks
+from trellis.wiring import clients_config
+from workers.outside.clients import build_clients
+from workers.workflows.adopt import adopt_workspace
+from workers.workflows.webhooks import ensure_webhooks
 
 KEY, TOKEN, SECRET = "demo-key", "demo-token", "demo-secret"
 OWNER = "you@acme.example"
@@ -158,7 +159,7 @@ async def _story(settings: Settings, emulator: str, receiver: str, store: str, c
     # The story speaks for itself; the services' logs are in their files.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.secret_values())
     redis = redis_client(settings.redis_url, timeout=5)
-    clients = build_clients(settings, redis)
+    clients = build_clients(clients_config(settings), redis)
     database = Database(store)
     trello = clients.trello
     assert trello is not None

@@ -13,15 +13,16 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from jobs.deadletters import DeadLetters
+from jobs.queue import redis_client
 from membership import approvals
 from membership.database import Database, head_revision
 from trellis.settings import Settings
-from workers import errors
-from workers.clients import build_clients
-from workers.deadletters import DeadLetters
-from workers.queue import redis_client
-from workers.trello import TrelloClient
-from workers.webhooks import webhook_status
+from trellis.wiring import clients_config
+from workers.outside import errors
+from workers.outside.clients import build_clients
+from workers.outside.trello import TrelloClient
+from workers.workflows.webhooks import webhook_status
 
 Status = Literal["ok", "attention", "failed"]
 TOKEN_WARNING = timedelta(days=14)
@@ -41,7 +42,7 @@ async def examine(settings: Settings, *, now: datetime | None = None) -> list[Ch
     checks: list[Check] = []
     redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
     database = Database(settings.database_url)
-    clients = build_clients(settings, redis)
+    clients = build_clients(clients_config(settings), redis)
     try:
         checks.append(await _check("redis", lambda: _redis(redis)))
         checks.append(await _check("store", lambda: _store(database)))

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobs import builders
+from jobs.queue import JobQueue
 from membership import invites, members, outbox
 from membership.database import Database
 from membership.errors import NotFound
@@ -33,8 +35,6 @@ from receiver.api.schemas import (
     page_out,
 )
 from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
-from workers import contract
-from workers.queue import JobQueue
 
 log = structlog.get_logger("receiver.api")
 
@@ -194,7 +194,7 @@ class MembershipApi:
         the workers sweep: it is late, never lost."""
         if not change_ids:
             return
-        jobs = [contract.push_change(change_id) for change_id in change_ids]
+        jobs = [builders.push_member_change(change_id) for change_id in change_ids]
         try:
             await self.queue.enqueue_many(jobs)
         except Exception as exc:

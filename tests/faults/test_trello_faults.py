@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from jobs.deadletters import DEAD_LETTERS_KEY
 from tests.end_to_end import KEY, TOKEN
 from tests.faults.conftest import LONG, Stack
-from workers.deadletters import DEAD_LETTERS_KEY
 
 CHANGES = 60 if LONG else 24
 

@@ -9,8 +9,8 @@ import random
 import pytest
 from redis.asyncio import Redis
 
+from jobs.deadletters import DEAD_LETTERS_KEY
 from tests.faults.conftest import LONG, Stack
-from workers.deadletters import DEAD_LETTERS_KEY
 
 KILLS = 12 if LONG else 4
 CHANGES = 120 if LONG else 40

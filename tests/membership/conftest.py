@@ -15,8 +15,8 @@ from membership.directory import add_board, create_token, create_user, link_orga
 from membership.members import AccessChange, BoardGrant, set_access
 from membership.models import Membership, User
 from membership.rules import Actor
-from receiver.app import create_app
 from tests.conftest import SettingsFactory, empty_postgres
+from trellis.wiring import receiver_app
 
 SYSTEM = Actor.system("test")
 
@@ -137,7 +137,7 @@ async def world(database: Database) -> World:
 async def api(
     store_url: str, make_settings: SettingsFactory, world: World
 ) -> AsyncIterator[httpx.AsyncClient]:
-    application: Starlette = create_app(make_settings(database_url=store_url))
+    application: Starlette = receiver_app(make_settings(database_url=store_url))
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://trellis.test") as client:

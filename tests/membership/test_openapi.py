@@ -21,15 +21,15 @@ from starlette.routing import Route
 
 from membership.database import Database, migrate
 from receiver.api.openapi import openapi_document
-from receiver.app import create_app
 from tests.conftest import REDIS_URL
 from tests.membership.conftest import World
 from tests.support import free_port
 from trellis.settings import Settings
+from trellis.wiring import receiver_app
 
 
 def test_document_names_exactly_the_api_routes() -> None:
-    app = create_app(Settings(trello_secret=None))
+    app = receiver_app(Settings(trello_secret=None))
     served = {
         (route.path.replace(":int", ""), method.lower())  # type: ignore[union-attr]
         for route in app.routes

@@ -10,8 +10,8 @@ import pytest
 from arq.jobs import deserialize_job
 from redis.asyncio import Redis
 
+from jobs.queue import deserialize
 from tests.support import TEST_CALLBACK_URL, delivery, encode, signed_headers
-from workers.queue import deserialize
 
 QUEUE = "trellis:test:queue"
 URL = "/webhooks/trello"

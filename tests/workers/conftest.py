@@ -14,9 +14,9 @@ from emulator.app import EmulatorConfig, create_emulator
 from emulator.deliveries import DeliveryPolicy
 from emulator.limits import Limits
 from tests.emulator.conftest import KEY, SECRET, TOKEN
-from workers.limiter import Limiter, LimiterPolicy
-from workers.remote import RetryPolicy
-from workers.trello import TrelloClient, TrelloLimits
+from workers.outside.limiter import Limiter, LimiterPolicy
+from workers.outside.remote import RetryPolicy
+from workers.outside.trello import TrelloClient, TrelloLimits
 
 NAMESPACE = "trellis:test"
 ClientFactory = Callable[..., Any]

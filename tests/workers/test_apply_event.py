@@ -9,13 +9,14 @@ import httpx
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from jobs.deadletters import DeadLetters
 from membership.database import Database, migrate
 from membership.events import count_events, newest_events
 from tests.support import delivery, encode, signed_headers
 from trellis.settings import Settings
-from workers.deadletters import DeadLetters
-from workers.runner import JobRetryPolicy
-from workers.worker import worker_settings
+from trellis.wiring import worker_settings
+from workers.runtime.config import JobRules
+from workers.runtime.context import CONTEXT_KEY
 
 
 async def run_worker_until_idle(settings: Settings) -> Worker:
@@ -49,17 +50,12 @@ async def test_real_arq_worker_records_a_queued_action_in_the_event_log(
 
 async def test_apply_event_run_twice_records_the_action_once(settings: Settings) -> None:
     await migrate(settings.database_url)
-    from workers.jobs import apply_event
+    from workers.runtime.functions import apply_event
 
     database = Database(settings.database_url)
     no_trello = SimpleNamespace(trello=None)  # without credentials apply_event only records
-    ctx: dict[str, Any] = {
-        "database": database,
-        "clients": no_trello,
-        "retry_policy": JobRetryPolicy(),
-        "job_id": "x",
-        "job_try": 1,
-    }
+    context = SimpleNamespace(database=database, clients=no_trello, rules=JobRules())
+    ctx: dict[str, Any] = {CONTEXT_KEY: context, "job_id": "x", "job_try": 1}
     payload = delivery()
 
     outcomes = [await apply_event(ctx, payload), await apply_event(ctx, payload)]
@@ -73,7 +69,7 @@ async def test_apply_event_run_twice_records_the_action_once(settings: Settings)
 async def test_job_that_cannot_succeed_lands_in_the_dead_letter_list(
     settings: Settings, redis_client: Redis
 ) -> None:
-    from workers.queue import Job, JobQueue
+    from jobs.queue import Job, JobQueue
 
     queue = JobQueue(redis_client, settings.queue_name)
     await queue.enqueue(Job("apply_event", ({"action": "not an action"},), job_id="broken-job"))
@@ -92,8 +88,8 @@ async def test_every_line_a_job_writes_carries_its_job_id(settings: Settings, re
     import json
     import logging
 
+    from jobs.queue import Job, JobQueue
     from trellis.logging import configure_logging
-    from workers.queue import Job, JobQueue
 
     stream = io.StringIO()
     configure_logging(level="info", fmt="json", stream=stream)

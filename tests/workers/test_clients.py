@@ -5,13 +5,14 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from tests.conftest import SettingsFactory
-from workers.clients import build_clients
+from trellis.wiring import clients_config
+from workers.outside.clients import build_clients
 
 
 async def test_without_credentials_there_is_no_trello_client(
     make_settings: SettingsFactory, redis_client: Redis
 ) -> None:
-    clients = build_clients(make_settings(), redis_client)
+    clients = build_clients(clients_config(make_settings()), redis_client)
     assert (clients.trello, clients.scim) == (None, None)
     await clients.aclose()
 
@@ -27,7 +28,7 @@ async def test_limits_and_policy_come_from_settings(
         scim_directory_id="dir",
         scim_token="s",
     )
-    clients = build_clients(settings, redis_client)
+    clients = build_clients(clients_config(settings), redis_client)
     assert clients.trello is not None
     assert clients.scim is not None
     assert clients.trello._token_limit.maximum == 42

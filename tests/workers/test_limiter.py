@@ -15,8 +15,8 @@ from emulator.limits import Limits
 from tests.conftest import REDIS_URL
 from tests.emulator.conftest import TOKEN
 from tests.workers.conftest import NAMESPACE, ClientFactory
-from workers.limiter import Limit, Limiter, LimiterPolicy, Priority
-from workers.trello import TrelloClient, TrelloLimits
+from workers.outside.limiter import Limit, Limiter, LimiterPolicy, Priority
+from workers.outside.trello import TrelloClient, TrelloLimits
 
 
 async def hammer(client: TrelloClient, board: str, callers: int, seconds: float) -> int:
@@ -111,7 +111,7 @@ async def test_a_429_in_one_process_pauses_another(redis_client: Redis) -> None:
     script = (
         "import asyncio\n"
         "from redis.asyncio import Redis\n"
-        "from workers.limiter import Limiter, LimiterPolicy\n"
+        "from workers.outside.limiter import Limiter, LimiterPolicy\n"
         f"r = Redis.from_url({REDIS_URL!r})\n"
         f"l = Limiter(r, {NAMESPACE!r}, LimiterPolicy(pause_base=1.0, pause_cap=1.0))\n"
         "print(asyncio.run(l.pause_for_429()))\n"

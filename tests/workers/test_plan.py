@@ -7,17 +7,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.plan import (
+from membership.vocabulary import board_access
+from workers.reconcile.board_plan import (
     ActualBoard,
     DesiredBoard,
-    Policy,
     RemoveFromTrello,
     SetStoreAccess,
     SetTrelloRole,
-    Skip,
-    access_of,
     plan_board,
 )
+from workers.reconcile.plan import Policy, Skip
 
 members = st.sampled_from([f"m{i}" for i in range(8)])
 accesses = st.sampled_from(["write", "read", "none"])
@@ -60,7 +59,7 @@ def agrees(access: str, role: str | None, policy: Policy) -> bool:
         return True  # admins are left alone whatever the store says
     if access == "read" and not policy.observers_allowed:
         return role in ({"normal"} if policy.observer_fallback == "normal" else {None, "normal", "observer"})
-    return access_of(role) == access  # type: ignore[arg-type]
+    return board_access(role) == access  # type: ignore[arg-type]
 
 
 @settings(max_examples=800)
@@ -107,7 +106,7 @@ def test_in_mirror_mode_the_store_takes_trellos_state_for_members_with_nothing_t
             assert op.member_id in desired.pending  # Trello is only changed for API changes to push
     for member in desired.access:
         if member not in desired.pending:
-            assert store[member] == access_of(actual.roles.get(member))  # type: ignore[arg-type]
+            assert store[member] == board_access(actual.roles.get(member))  # type: ignore[arg-type]
 
 
 @settings(max_examples=800)

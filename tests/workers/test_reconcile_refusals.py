@@ -15,7 +15,7 @@ from membership.models import AuditEntry, Organization
 from membership.workspaces import linked_memberships
 from tests.end_to_end import store_like_trello
 from tests.workers.conftest import ClientFactory
-from workers.reconcile import reconcile_board
+from workers.reconcile.board import reconcile_board
 
 
 async def test_an_observer_refused_on_a_plan_without_them_is_recorded_then_falls_back(

@@ -12,10 +12,10 @@ from emulator.app import EmulatorConfig, create_emulator
 from emulator.fixture import sample
 from emulator.limits import Limits
 from tests.workers.conftest import NAMESPACE
-from workers import errors
-from workers.limiter import Limiter, LimiterPolicy
-from workers.remote import RetryPolicy
-from workers.scim import ScimClient, ScimLimits
+from workers.outside import errors
+from workers.outside.limiter import Limiter, LimiterPolicy
+from workers.outside.remote import RetryPolicy
+from workers.outside.scim import ScimClient, ScimLimits
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from workers.queue import JobQueue
-from workers.scopes import Scope, Scopes
+from jobs.queue import JobQueue
+from workers.runtime.scopes import Scope, Scopes
 
 QUEUE = "trellis:test:queue"
 BOARD = Scope("board", "5f0b0a4d0b0a4d0b0a4d0b0a")
@@ -75,4 +75,4 @@ async def test_a_scope_whose_reconcile_was_lost_is_not_stuck(redis_client: Redis
 async def test_scopes_do_not_share_state(redis_client: Redis) -> None:
     work = scopes(redis_client)
     assert await work.mark(BOARD, reason="e") is True
-    assert await work.mark(Scope("org", "5f0c0c0c0c0c0c0c0c0c0c0c"), reason="e") is True
+    assert await work.mark(Scope("workspace", "5f0c0c0c0c0c0c0c0c0c0c0c"), reason="e") is True

@@ -15,10 +15,10 @@ from emulator.limits import Limits
 from tests.emulator.conftest import KEY, TOKEN
 from tests.workers.conftest import ClientFactory
 from trellis.logging import configure_logging
-from workers import errors
-from workers.limiter import Limiter
-from workers.remote import RetryPolicy
-from workers.trello import TrelloClient, TrelloLimits
+from workers.outside import errors
+from workers.outside.limiter import Limiter
+from workers.outside.remote import RetryPolicy
+from workers.outside.trello import TrelloClient, TrelloLimits
 
 
 async def acme(client: TrelloClient) -> tuple[str, dict[str, str], dict[str, str]]:

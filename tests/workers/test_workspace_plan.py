@@ -7,8 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.plan import Policy, Skip
-from workers.workspace_plan import (
+from membership.vocabulary import workspace_role
+from workers.reconcile.plan import Policy, Skip
+from workers.reconcile.workspace_plan import (
     ActualWorkspace,
     AdoptMember,
     DesiredWorkspace,
@@ -19,7 +20,6 @@ from workers.workspace_plan import (
     TrelloMember,
     WorkspaceOperation,
     plan_workspace,
-    workspace_role,
 )
 
 members = st.sampled_from([f"m{i}" for i in range(8)])

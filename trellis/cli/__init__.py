@@ -21,9 +21,9 @@ from trellis.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from jobs.queue import JobQueue
     from membership.database import Database
-    from workers.queue import JobQueue
-    from workers.trello import TrelloClient
+    from workers.outside.trello import TrelloClient
 
 
 T = TypeVar("T")
@@ -85,7 +85,7 @@ def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -
 
 def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> T:
     """Run `work` with the job queue (and, through it, Redis), closing the connection after."""
-    from workers.queue import JobQueue, redis_client
+    from jobs.queue import JobQueue, redis_client
 
     async def run() -> T:
         redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
@@ -100,9 +100,10 @@ def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> 
 def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQueue], Awaitable[T]]) -> T:
     """Run `work` with a Trello client (under the limiter every worker shares), the store and the
     queue; without Trello credentials the command ends with one line saying which settings it needs."""
+    from jobs.queue import JobQueue, redis_client
     from membership.database import Database
-    from workers.clients import build_clients
-    from workers.queue import JobQueue, redis_client
+    from trellis.wiring import clients_config
+    from workers.outside.clients import build_clients
 
     if not settings.has_trello_credentials:
         click.echo("trellis: this command needs TRELLIS_TRELLO_API_KEY and TRELLIS_TRELLO_TOKEN", err=True)
@@ -110,7 +111,7 @@ def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQ
 
     async def run() -> T:
         redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
-        clients = build_clients(settings, redis)
+        clients = build_clients(clients_config(settings), redis)
         database = Database(settings.database_url)
         try:
             assert clients.trello is not None

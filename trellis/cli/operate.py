@@ -61,18 +61,19 @@ def approvals_list(cli: CliContext) -> None:
 def approvals_approve(cli: CliContext, approval_id: int) -> None:
     """Approve: a held plan's scope is reconciled again, and the plan goes ahead if it takes access
     from no one beyond those it named; an account deactivation is carried out."""
+    from jobs import builders
     from membership.approvals import decide
-    from workers import contract
 
     settings = cli.settings
     approval = in_store(
         settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
     )
     if approval.kind == "scim_deactivate":
-        job, outcome = contract.deactivate_account(approval_id), "the account is deactivated"
+        job, outcome = builders.deactivate_account(approval_id), "the account is deactivated"
     else:
         kind, _, subject = approval.scope.partition(":")
-        job, outcome = contract.reconcile_approved(kind, subject, approval_id), "it is reconciled again"
+        job = builders.reconcile_approved(builders.scope_kind(kind), subject, approval_id)
+        outcome = "it is reconciled again"
     with_queue(settings, lambda queue: queue.enqueue(job))
     click.echo(f"approval {approval_id} approved: {approval.scope}: {outcome}")
 
@@ -94,7 +95,7 @@ def dead_letters() -> None:
 
 
 def with_dead_letters(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
-    from workers.deadletters import DeadLetters
+    from jobs.deadletters import DeadLetters
 
     return with_queue(settings, lambda queue: work(DeadLetters(queue.redis), queue))
 

@@ -21,11 +21,11 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     """Run the receiver: Trello webhooks, the membership API, health and metrics."""
     import uvicorn
 
-    from receiver.app import create_app
+    from trellis.wiring import receiver_app
 
     settings = cli.settings
     config = uvicorn.Config(
-        create_app(settings),
+        receiver_app(settings),
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
@@ -39,9 +39,10 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
 @pass_cli
 def worker(cli: CliContext) -> None:
     """Run an arq worker: applies events and reconciles with Trello."""
-    from workers.worker import run_until_stopped
+    from trellis.wiring import worker_config
+    from workers.runtime.worker import run_until_stopped
 
-    asyncio.run(run_until_stopped(cli.settings))
+    asyncio.run(run_until_stopped(worker_config(cli.settings)))
 
 
 @main.command()

@@ -12,9 +12,16 @@ import click
 from trellis.cli import CliContext, main, pass_cli, with_queue, with_trello
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from jobs.queue import JobQueue
     from membership.database import Database
-    from workers.queue import JobQueue
-    from workers.trello import TrelloClient
+    from workers.outside.trello import TrelloClient
+    from workers.reconcile.plan import Plan
+    from workers.reconcile.runner import Report
+
+    # A reconcile function (board or workspace), called here to plan only.
+    Reconcile = Callable[..., Awaitable[Report[Any, Any] | None]]
 
 
 @main.command()
@@ -23,9 +30,9 @@ if TYPE_CHECKING:
 @pass_cli
 def plan(cli: CliContext, orgs: tuple[str, ...], boards: tuple[str, ...]) -> None:
     """Show what a reconcile of each workspace and board would change, changing nothing."""
-    from workers.reconcile import reconcile_board
-    from workers.reconcile_org import reconcile_org
-    from workers.worker import reconcile_policy
+    from trellis.wiring import reconcile_policy
+    from workers.reconcile.board import reconcile_board
+    from workers.reconcile.workspace import reconcile_workspace
 
     if not orgs and not boards:
         raise click.UsageError("name at least one --org or --board")
@@ -33,33 +40,31 @@ def plan(cli: CliContext, orgs: tuple[str, ...], boards: tuple[str, ...]) -> Non
 
     async def run(trello: TrelloClient, database: Database, _: JobQueue) -> list[str]:
         lines = []
-        for org in orgs:
-            workspace = await reconcile_org(trello, database, org, cause="plan", apply=False, policy=policy)
-            if workspace is None:
-                lines.append(f"workspace {org}: not linked in the store")
-                continue
-            lines += describe_plan(f"workspace {org}", workspace.plan.changes, workspace.plan.held)
-            lines += describe_operations(workspace.plan.operations)
-            lines += [f"  link board {board}: new in Trello" for board in workspace.new_boards]
-        for board in boards:
-            report = await reconcile_board(trello, database, board, cause="plan", apply=False, policy=policy)
+        scopes: list[tuple[str, str, Reconcile]] = [("workspace", o, reconcile_workspace) for o in orgs]
+        scopes += [("board", board, reconcile_board) for board in boards]
+        for kind, scope_id, reconcile in scopes:
+            report = await reconcile(trello, database, scope_id, cause="plan", apply=False, policy=policy)
             if report is None:
-                lines.append(f"board {board}: not linked in the store")
-                continue
-            lines += describe_plan(f"board {board}", report.plan.changes, report.plan.held)
-            lines += describe_operations(report.plan.operations)
+                lines.append(f"{kind} {scope_id}: not linked in the store")
+            else:
+                lines += describe_plan(f"{kind} {scope_id}", report.plan)
         return lines
 
     for line in with_trello(cli.settings, run):
         click.echo(line)
 
 
-def describe_plan(what: str, changes: list[Any], held: str | None) -> list[str]:
-    return [f"{what}: {len(changes)} change(s)" + (f" (held: {held})" if held else "")]
+def describe_plan(what: str, plan: Plan[Any, Any]) -> list[str]:
+    """A plan as `trellis plan` prints it: its changes (and why it would be held), then each entry."""
+    from workers.reconcile.plan import describe
 
-
-def describe_operations(operations: list[Any]) -> list[str]:
-    return [f"  {type(op).__name__} {op.member_id}: {op.reason}" for op in operations]
+    held = f" (held: {plan.held})" if plan.held else ""
+    lines = [f"{what}: {len(plan.changes)} change(s){held}"]
+    lines += [f"  {type(op).__name__} {op.member_id}: {op.reason}" for op in plan.operations]
+    for fact in plan.facts:
+        fields = ", ".join(f"{key}={value}" for key, value in describe(fact).items() if key != "operation")
+        lines.append(f"  record {type(fact).__name__}: {fields}")
+    return lines
 
 
 @main.command()
@@ -72,8 +77,8 @@ def resync(cli: CliContext, wait: bool, timeout: float) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from membership.database import Database
-    from workers.resync import request_resync
-    from workers.scopes import Scopes
+    from workers.runtime.resync import request_resync
+    from workers.runtime.scopes import Scopes
 
     settings = cli.settings
 
@@ -126,7 +131,7 @@ def callback_url(cli: CliContext) -> str:
 def webhooks_list(cli: CliContext) -> None:
     """Each linked workspace and open board with its webhook: active, failures, or missing.
     Exits 1 when one is missing or inactive."""
-    from workers.webhooks import webhook_status
+    from workers.workflows.webhooks import webhook_status
 
     url = callback_url(cli)
 
@@ -152,7 +157,7 @@ def webhooks_list(cli: CliContext) -> None:
 @pass_cli
 def webhooks_ensure(cli: CliContext) -> None:
     """Create the missing webhooks and switch inactive ones on again. Exits 1 when one could not be."""
-    from workers.webhooks import ensure_webhooks
+    from workers.workflows.webhooks import ensure_webhooks
 
     url = callback_url(cli)
 
@@ -180,7 +185,7 @@ def webhooks_delete(cli: CliContext, webhook_ids: tuple[str, ...], delete_all: b
     url = callback_url(cli)
 
     async def run(trello: TrelloClient, database: Database, _: JobQueue) -> list[tuple[str, str]]:
-        from workers.errors import TrelloNotFound
+        from workers.outside.errors import TrelloNotFound
 
         ids = list(webhook_ids)
         if delete_all:

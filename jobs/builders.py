@@ -1,0 +1,85 @@
+"""The jobs anyone may ask the workers for, one typed builder each: names, arguments and job ids.
+
+A job id is what dedupes a job (arq queues nothing under an id whose job or result exists), so the
+receiver, the CLI and the workers must agree on each one; they do by building jobs only here. Each
+builder's arguments are those of the worker function of the same name (`workers.runtime.functions`):
+a test binds every builder's job to that function's signature.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from jobs.queue import Job, RawJSON
+
+ScopeKind = Literal["board", "workspace"]
+
+# Names a queue written by an older version may still hold, and the job each now is. Kept until such
+# queues have drained: a job already queued must still run after an upgrade.
+LEGACY_NAMES = {"reconcile_org": "reconcile_workspace"}
+# The same for the scope kinds approvals recorded before ("org:<id>").
+LEGACY_SCOPE_KINDS: dict[str, ScopeKind] = {"org": "workspace"}
+
+
+def apply_event(body: RawJSON, action_id: str) -> Job:
+    """Record a verified delivery and follow it up. The action id is the job id, so a delivery Trello
+    retries queues nothing while the first one's job or result is kept."""
+    return Job("apply_event", (body,), job_id=action_id)
+
+
+def push_member_change(change_id: int) -> Job:
+    """Make Trello follow one change made through the membership API (an outbox row)."""
+    return Job("push_member_change", (change_id,), job_id=f"member-change:{change_id}")
+
+
+def offboard_member(workspace_id: str, member_id: str, reason: str) -> Job:
+    """Take a member who left a workspace off its boards. One at a time a member: the id dedupes
+    repeated deliveries, and the workspace reconcile finding the same departure, while it waits."""
+    return Job(
+        "offboard_member",
+        (workspace_id, member_id),
+        {"reason": reason},
+        job_id=f"offboard:{workspace_id}:{member_id}",
+    )
+
+
+def reconcile(kind: ScopeKind, scope_id: str, reason: str, *, defer: float = 0.0, bulk: bool = False) -> Job:
+    """A reconcile of one scope. A new id each time: the scope's own state in Redis coalesces them, and
+    arq would refuse an id whose job is still running."""
+    kwargs: dict[str, object] = {"reason": reason}
+    if bulk:
+        kwargs["bulk"] = True
+    return Job(
+        f"reconcile_{kind}",
+        (scope_id,),
+        kwargs,
+        job_id=f"reconcile:{kind}:{scope_id}:{uuid.uuid4().hex}",
+        defer_seconds=defer,
+    )
+
+
+def reconcile_approved(kind: ScopeKind, scope_id: str, approval_id: int) -> Job:
+    """Reconcile a scope again after an operator approved its held plan."""
+    return Job(
+        f"reconcile_{kind}", (scope_id,), {"reason": f"approval {approval_id}", "approval_id": approval_id}
+    )
+
+
+def scope_kind(name: str) -> ScopeKind:
+    """The kind of an approval's scope ("board:<id>", "workspace:<id>", or an older "org:<id>")."""
+    kind = LEGACY_SCOPE_KINDS.get(name, name)
+    if kind not in ("board", "workspace"):
+        raise ValueError(f"not a reconcile scope: {name!r}")
+    return kind  # type: ignore[return-value]
+
+
+def deactivate_account(approval_id: int) -> Job:
+    """Deactivate the Atlassian account an approved `scim_deactivate` approval names."""
+    return Job("deactivate_account", (approval_id,), job_id=f"deactivate-account:{approval_id}")
+
+
+def ensure_webhooks(reason: str) -> Job:
+    """Check that every linked workspace and open board has an active webhook (idempotent: a check that
+    finds them all costs one call)."""
+    return Job("ensure_webhooks", (), {"reason": reason})

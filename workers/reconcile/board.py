@@ -1,0 +1,140 @@
+"""Reconciling one board: its members in Trello against the access the store gives them.
+
+`BoardSubject` is the board's side of `runner.reconcile`: it reads Trello's memberships and the store's
+view of the board, plans with `board_plan`, and applies each operation (Trello's board role, or the
+access the store records). `reconcile_board` puts the two together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import structlog
+from sqlalchemy import update
+
+from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids, set_board_access
+from membership.database import Database
+from membership.models import Organization
+from workers.outside import errors
+from workers.outside.limiter import Priority
+from workers.outside.trello import TrelloClient, has_observers
+from workers.reconcile.board_plan import (
+    ActualBoard,
+    BoardOperation,
+    DesiredBoard,
+    RecordObservers,
+    RemoveFromTrello,
+    SetStoreAccess,
+    plan_board,
+)
+from workers.reconcile.plan import DEFAULT_POLICY, Policy
+from workers.reconcile.runner import RECONCILER, Observation, Report, audit_change, reconcile
+
+log = structlog.get_logger("workers.reconcile.board")
+
+BoardReport = Report[BoardOperation, RecordObservers]
+
+
+async def remember_observers(database: Database, organization_id: int, allowed: bool) -> None:
+    async with database.transaction() as session:
+        await session.execute(
+            update(Organization).where(Organization.id == organization_id).values(observers_allowed=allowed)
+        )
+
+
+@dataclass
+class BoardSubject:
+    trello: TrelloClient
+    database: Database
+    board_id: str  # Trello's
+    policy: Policy = DEFAULT_POLICY
+    priority: Priority = Priority.EVENT
+    kind: str = "board"
+    _observation: Observation[BoardOperation, RecordObservers] | None = None
+    _workspace_id: str = ""
+
+    async def observe(self) -> Observation[BoardOperation, RecordObservers] | None:
+        # Trello first: the plan must not rest on a store read older than what Trello says.
+        memberships = await self.trello.board_memberships(self.board_id, priority=self.priority)
+        roles = {row["idMember"]: row["memberType"] for row in memberships}
+        async with self.database.transaction() as session:
+            board = await board_by_trello_id(session, self.board_id)
+            if board is None:
+                return None
+            view = await board_view(session, board)
+        organization = view.organization
+        observers = organization.observers_allowed
+        if observers is None:
+            # Asked once, then remembered (a fact of the plan), so that a resync costs one call a board.
+            workspace = await self.trello.organization(
+                organization.trello_org_id or "", priority=self.priority
+            )
+            observers = has_observers(workspace)
+        policy = replace(
+            self.policy,
+            authority="local" if organization.authority == "local" else "trello",
+            observers_allowed=observers,
+        )
+        desired = DesiredBoard(
+            self.board_id,
+            view.access,
+            view.pending,
+            observers_known=organization.observers_allowed is not None,
+        )
+        plan = plan_board(desired, ActualBoard(self.board_id, roles), policy)
+        self._workspace_id = organization.trello_org_id or ""
+        self._observation = Observation(plan, organization.id, "trello_board", view.board.id)
+        return self._observation
+
+    async def record(self, facts: list[RecordObservers], cause: str) -> None:
+        assert self._observation is not None
+        for fact in facts:
+            await remember_observers(self.database, self._observation.organization_id, fact.allowed)
+
+    async def apply(self, operation: BoardOperation, cause: str) -> bool:
+        observation = self._observation
+        assert observation is not None
+        if isinstance(operation, SetStoreAccess):
+            return await self._record_access(operation, cause)
+        if isinstance(operation, RemoveFromTrello):
+            await self.trello.remove_board_member(self.board_id, operation.member_id)
+        else:
+            await self.trello.set_board_member(self.board_id, operation.member_id, operation.role)
+        async with self.database.transaction() as session:
+            audit_change(session, observation, operation, cause)
+        return True
+
+    async def refused(self, operation: BoardOperation, refusal: errors.TrelloError) -> None:
+        if isinstance(refusal, errors.ObserversNotAllowed):
+            # The plan changed since the store last read it: remembered, so the next run falls back.
+            assert self._observation is not None
+            await remember_observers(self.database, self._observation.organization_id, False)
+
+    async def _record_access(self, operation: SetStoreAccess, cause: str) -> bool:
+        assert self._observation is not None
+        async with self.database.transaction() as session:
+            _, membership = await membership_by_trello_ids(session, self._workspace_id, operation.member_id)
+            if membership is None:
+                # Offboarded between the plan and now: there is no access left to record.
+                log.info("skipped: no longer a member in the store", member=operation.member_id)
+                return False
+            board_id = self._observation.entity_id
+            await set_board_access(session, RECONCILER, membership, board_id, operation.access, cause=cause)
+        return True
+
+
+async def reconcile_board(
+    trello: TrelloClient,
+    database: Database,
+    trello_board_id: str,
+    *,
+    cause: str,
+    priority: Priority = Priority.EVENT,
+    apply: bool = True,
+    approved_losing: frozenset[str] | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> BoardReport | None:
+    """Make one board and the store agree; None when the board is not linked in the store. `policy`
+    brings the configured rules; authority and observers are the workspace's own."""
+    subject = BoardSubject(trello, database, trello_board_id, policy, priority)
+    return await reconcile(subject, database, cause=cause, apply=apply, approved_losing=approved_losing)

@@ -1,0 +1,130 @@
+"""What a board reconcile would change: `plan_board(desired, actual, policy) -> BoardPlan`, a pure function.
+
+Reads nothing, writes nothing, so that `trellis plan`, the workers and the tests share it. The rules
+(DESIGN.md, "Who is right" and "Mapping between the two models"):
+
+- Effective access in the store is `write`, `read` or `none`; on the board that is Trello's `normal`,
+  `observer`, or not a member. A Trello board `admin` counts as write and is never demoted or removed.
+- On a plan without observers, read becomes `normal` or is skipped and reported, as the policy says.
+- Authority `local` (enforce): Trello follows the store. Authority `trello` (mirror): the store takes
+  Trello's state, except for members with changes made through the membership API still to push,
+  which Trello follows in both modes.
+- A plan that would remove or demote more than the guard allows is held for an operator, not applied.
+- Whether the workspace's plan has observers, when the store does not know yet, is a fact to remember.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from membership.vocabulary import ACCESS_RANK, Access, BoardRole, board_access
+from workers.reconcile.plan import Plan, Policy, Skip, guard
+
+
+@dataclass(frozen=True)
+class DesiredBoard:
+    """The store's side: every member the store knows (by Trello member id) and their effective access."""
+
+    board_id: str
+    access: Mapping[str, Access]
+    pending: frozenset[str] = frozenset()  # members with membership API changes still to push
+    observers_known: bool = True  # False: the store has not yet recorded whether the plan has observers
+
+
+@dataclass(frozen=True)
+class ActualBoard:
+    """Trello's side: the board's members and their roles, as read just now."""
+
+    board_id: str
+    roles: Mapping[str, BoardRole]
+
+
+@dataclass(frozen=True)
+class SetTrelloRole:
+    """Add the member to the Trello board with `role`, or change their role to it."""
+
+    member_id: str
+    role: BoardRole
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemoveFromTrello:
+    member_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetStoreAccess:
+    """Record in the store the access Trello gives the member on this board."""
+
+    member_id: str
+    access: Access
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordObservers:
+    """Remember whether the workspace's plan has board observers (a fact: Trello is asked once)."""
+
+    allowed: bool
+
+
+BoardOperation = SetTrelloRole | RemoveFromTrello | SetStoreAccess
+BoardPlan = Plan[BoardOperation, RecordObservers]
+
+
+def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> BoardPlan:
+    operations: list[BoardOperation | Skip] = []
+    for member in sorted(set(desired.access) | set(actual.roles)):
+        role = actual.roles.get(member)
+        if member not in desired.access:
+            operations.append(Skip(member, "not a member in the store: the workspace reconcile adopts them"))
+            continue
+        local = desired.access[member]
+        if member in desired.pending:
+            operations.extend(_push(member, local, role, policy, "a membership API change"))
+        elif policy.authority == "local":
+            operations.extend(_push(member, local, role, policy, "the store is authoritative"))
+        elif board_access(role) != local:
+            reason = f"Trello has them as {role or 'not a member'}; the store follows Trello"
+            operations.append(SetStoreAccess(member, board_access(role), reason))
+    losing = frozenset(op.member_id for op in operations if _takes_access(op, desired, actual))
+    facts = [] if desired.observers_known else [RecordObservers(policy.observers_allowed)]
+    held = _guard(losing, desired, actual, policy)
+    return BoardPlan(f"board:{desired.board_id}", operations, held, losing, facts)
+
+
+def _push(
+    member: str, local: Access, role: BoardRole | None, policy: Policy, pushed: str
+) -> list[BoardOperation | Skip]:
+    """The Trello operation that makes the board give `member` the `local` access, if any."""
+    if role == "admin":
+        return []  # a board admin has write, and is never demoted or removed by a reconcile
+    if local == "none":
+        return [RemoveFromTrello(member, f"no access in the store ({pushed})")] if role is not None else []
+    target: BoardRole = "normal" if local == "write" else "observer"
+    if target == "observer" and not policy.observers_allowed:
+        if policy.observer_fallback == "skip":
+            return [Skip(member, "read access, but this workspace's plan has no observers")]
+        target = "normal"
+    if role == target:
+        return []
+    verb = "add" if role is None else f"change from {role}"
+    return [SetTrelloRole(member, target, f"{local} access in the store: {verb} to {target} ({pushed})")]
+
+
+def _guard(losing: frozenset[str], desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> str | None:
+    size = max(len(actual.roles), len([a for a in desired.access.values() if a != "none"]))
+    return guard(losing, size, policy, f"board {desired.board_id}")
+
+
+def _takes_access(op: BoardOperation | Skip, desired: DesiredBoard, actual: ActualBoard) -> bool:
+    if isinstance(op, RemoveFromTrello):
+        return True
+    if isinstance(op, SetTrelloRole):
+        return ACCESS_RANK[board_access(op.role)] < ACCESS_RANK[board_access(actual.roles.get(op.member_id))]
+    if isinstance(op, SetStoreAccess):
+        return ACCESS_RANK[op.access] < ACCESS_RANK[desired.access[op.member_id]]
+    return False

@@ -1,0 +1,230 @@
+"""The arq job functions. Each is thin and idempotent: it fetches its inputs, calls the core, records.
+
+Their names and arguments are the job contract's (`jobs.builders`): a test binds every builder's job
+to the function of the same name here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+
+from jobs import builders
+from jobs.actions import WORKSPACE_SCOPED, Delivery, board_of, member_of, organization_of, parse_delivery
+from membership import approvals
+from membership.events import record_event
+from membership.workspaces import workspace_of_model
+from workers.outside.limiter import Priority
+from workers.reconcile.board import reconcile_board as reconcile_board_
+from workers.reconcile.workspace import linked_boards, offboardings
+from workers.reconcile.workspace import reconcile_workspace as reconcile_workspace_
+from workers.runtime import resync
+from workers.runtime.context import WorkerContext, context_of
+from workers.runtime.scopes import Scope
+from workers.runtime.wrapper import job, will_retry
+from workers.workflows import accounts, offboard, push, webhooks
+
+log = structlog.get_logger("workers.jobs")
+
+
+@job
+async def apply_event(ctx: dict[str, Any], body: dict[str, Any]) -> str:
+    """Record a delivered action in the event log, once however often it is delivered."""
+    context = context_of(ctx)
+    delivery = parse_delivery(body)
+    with structlog.contextvars.bound_contextvars(action_id=delivery.action_id, action_type=delivery.type):
+        async with context.database.transaction() as session:
+            recorded = await record_event(
+                session,
+                action_id=delivery.action_id,
+                type=delivery.type,
+                model_id=delivery.model_id,
+                action_date=delivery.date,
+                payload=delivery.body,
+            )
+        log.info("event recorded" if recorded else "event already recorded")
+        # Level-triggered: the action only says where to look again. Marking again for a duplicate is
+        # harmless (marks coalesce) and covers a first run that died between recording and marking.
+        if context.clients.trello is not None:
+            await follow_up(context, delivery)
+    return "recorded" if recorded else "duplicate"
+
+
+async def follow_up(context: WorkerContext, delivery: Delivery) -> None:
+    """The reconciles an action calls for: its board's, its workspace's, and an offboarding for a
+    member removed from a workspace."""
+    reason = f"action:{delivery.action_id}"
+    board = board_of(delivery.action)
+    if board is not None:
+        await context.scopes.mark(Scope("board", board), reason=reason)
+    if delivery.type in WORKSPACE_SCOPED:
+        workspace = organization_of(delivery.action)
+        if workspace is None and delivery.model_id is not None:
+            async with context.database.transaction() as session:
+                workspace = await workspace_of_model(session, delivery.model_id)
+        if workspace is not None:
+            await context.scopes.mark(Scope("workspace", workspace), reason=reason)
+            member = member_of(delivery.action)
+            if delivery.type == "removeMemberFromOrganization" and member is not None:
+                await context.queue.enqueue(builders.offboard_member(workspace, member, reason))
+
+
+@job
+async def offboard_member(ctx: dict[str, Any], workspace_id: str, member_id: str, reason: str = "") -> str:
+    """Take a member who left the workspace off every one of its boards (and, mirroring, out of the
+    store); then the SCIM policy decides about their Atlassian account."""
+    context = context_of(ctx)
+    cause = f"offboard ({reason or 'requested'})"
+    report = await offboard.offboard_member(
+        context.trello, context.database, workspace_id, member_id, cause=cause
+    )
+    if report.skipped:
+        return f"skipped: {report.skipped}"
+    account = await accounts.after_offboarding(
+        context.clients.scim, context.database, context.config.scim_deactivate, email=report.email,
+        organization_id=report.organization_id, member_id=member_id, cause=cause,
+    )  # fmt: skip
+    boards = f"off {len(report.removed_from)} board(s), {len(report.refused)} refused"
+    return f"{boards}; store: {report.store}; {account}"
+
+
+@job
+async def push_member_change(ctx: dict[str, Any], change_id: int) -> str:
+    """Make Trello follow one change made through the membership API, then mark it done."""
+    context = context_of(ctx)
+    report = await push.push_member_change(
+        context.trello, context.database, change_id, policy=context.config.policy
+    )
+    outcome = f"{report.outcome}: {len(report.boards)} board(s) reconciled"
+    if report.removed_email is not None:
+        account = await accounts.after_offboarding(
+            context.clients.scim, context.database, context.config.scim_deactivate,
+            email=report.removed_email, organization_id=report.organization_id, member_id=None,
+            cause=f"change {change_id}",
+        )  # fmt: skip
+        outcome += f"; {account}"
+    return outcome
+
+
+@job
+async def reconcile_board(
+    ctx: dict[str, Any],
+    board_id: str,
+    reason: str = "",
+    approval_id: int | None = None,
+    bulk: bool = False,
+) -> str:
+    """Make one board and the store agree; with `approval_id`, a plan the operator approved goes ahead as
+    long as it takes access from no one they did not approve."""
+    context = context_of(ctx)
+    approved = await approved_members(context, approval_id)
+    async with running(ctx, Scope("board", board_id)):
+        report = await reconcile_board_(
+            context.trello, context.database, board_id, cause=f"reconcile ({reason or 'requested'})",
+            priority=priority_of(bulk), approved_losing=approved, policy=context.config.policy,
+        )  # fmt: skip
+    if report is None:
+        return "board not linked"
+    if report.approval_id is not None:
+        return f"held for approval {report.approval_id}"
+    return f"{len(report.applied)} applied, {len(report.refused)} refused"
+
+
+@job
+async def reconcile_workspace(
+    ctx: dict[str, Any],
+    workspace_id: str,
+    reason: str = "",
+    approval_id: int | None = None,
+    bulk: bool = False,
+) -> str:
+    """Make one workspace and the store agree: members, roles, boards. Offboardings it finds and boards
+    it links are handed on: each offboarding is a job, each new board gets a webhook and a reconcile."""
+    context = context_of(ctx)
+    approved = await approved_members(context, approval_id)
+    cause = f"reconcile ({reason or 'requested'})"
+    async with running(ctx, Scope("workspace", workspace_id)):
+        report = await reconcile_workspace_(
+            context.trello, context.database, workspace_id, cause=cause,
+            priority=priority_of(bulk), approved_losing=approved, policy=context.config.policy,
+        )  # fmt: skip
+    if report is None:
+        return "workspace not linked"
+    leaving, new_boards = offboardings(report), linked_boards(report)
+    for member in leaving:
+        await context.queue.enqueue(builders.offboard_member(workspace_id, member, cause))
+    if new_boards:
+        await context.queue.enqueue(builders.ensure_webhooks(f"new boards in {workspace_id}"))
+        for board in new_boards:
+            await context.scopes.mark(Scope("board", board), reason="linked by " + cause)
+    if report.approval_id is not None:
+        return f"held for approval {report.approval_id}"
+    return (
+        f"{len(report.applied)} applied, {len(report.refused)} refused, {len(leaving)} to offboard, "
+        f"{len(new_boards)} new board(s)"
+    )
+
+
+@job
+async def deactivate_account(ctx: dict[str, Any], approval_id: int) -> str:
+    """Deactivate the Atlassian account an operator approved deactivating."""
+    context = context_of(ctx)
+    return await accounts.deactivate_approved(context.clients.scim, context.database, approval_id)
+
+
+@job
+async def full_resync(ctx: dict[str, Any], reason: str = "scheduled") -> str:
+    """The safety net: every linked workspace and board reconciled at bulk priority, the outbox swept,
+    the webhooks checked."""
+    context = context_of(ctx)
+    request = await resync.request_resync(
+        context.database, context.scopes, context.queue, reason=f"resync ({reason})"
+    )
+    return f"{len(request.scopes)} scope(s) marked, {len(request.changes)} pending change(s) queued"
+
+
+@job
+async def ensure_webhooks(ctx: dict[str, Any], reason: str = "") -> str:
+    """Every linked workspace and open board has an active webhook to our callback URL."""
+    context = context_of(ctx)
+    callback_url = context.config.callback_url
+    if not callback_url:
+        return "no callback URL configured (TRELLIS_CALLBACK_URL): nothing to register"
+    report = await webhooks.ensure_webhooks(context.trello, context.database, callback_url)
+    return (
+        f"{len(report.ok)} ok, {len(report.created)} created, {len(report.reactivated)} reactivated, "
+        f"{len(report.failed)} failed"
+    )
+
+
+@asynccontextmanager
+async def running(ctx: dict[str, Any], scope: Scope) -> AsyncIterator[None]:
+    """A scope's reconcile runs: marks from now on ask for one more run after it. A run that fails and
+    will be tried again leaves the scope queued: its retry is the next run, and none may start beside it."""
+    scopes = context_of(ctx).scopes
+    await scopes.started(scope)
+    try:
+        yield
+    except BaseException as exc:
+        # arq runs a cancelled job again (a worker shutting down cancels what it cannot finish).
+        if isinstance(exc, asyncio.CancelledError) or (isinstance(exc, Exception) and will_retry(ctx, exc)):
+            await scopes.retrying(scope)
+        else:
+            await scopes.finished(scope)
+        raise
+    await scopes.finished(scope)
+
+
+async def approved_members(context: WorkerContext, approval_id: int | None) -> frozenset[str] | None:
+    if approval_id is None:
+        return None
+    async with context.database.transaction() as session:
+        return await approvals.approved_members(session, approval_id)
+
+
+def priority_of(bulk: bool) -> Priority:
+    return Priority.BULK if bulk else Priority.EVENT

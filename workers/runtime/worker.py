@@ -1,0 +1,167 @@
+"""`worker_settings(config)`: everything arq's Worker needs, built from a `WorkerConfig`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
+from arq.worker import Function, Worker, func
+from prometheus_client import start_http_server
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from jobs.builders import LEGACY_NAMES
+from jobs.queue import JobQueue, deserialize, serialize
+from membership.database import Database, is_sqlite, migrate
+from workers import metrics
+from workers.outside.clients import build_clients
+from workers.runtime import functions
+from workers.runtime.config import JobRules, WorkerConfig
+from workers.runtime.context import CONTEXT_KEY, WorkerContext, context_of
+from workers.runtime.scopes import Scopes
+from workers.runtime.wrapper import JobFunction
+
+log = structlog.get_logger("workers.worker")
+
+# The jobs, each with its time limit in job timeouts (`job_timeout_seconds`). A job lost with a killed
+# worker runs again only after arq's longest limit + 10 s: keep the timeout short.
+LONG_JOB = 5  # one call a board of a workspace
+JOB_TIMEOUTS: dict[JobFunction, int] = {
+    functions.apply_event: 1,
+    functions.push_member_change: LONG_JOB,
+    functions.offboard_member: LONG_JOB,
+    functions.reconcile_board: 1,
+    functions.reconcile_workspace: 1,
+    functions.deactivate_account: 1,
+    functions.full_resync: 1,  # marks scopes and queues jobs: quick, however many boards there are
+    functions.ensure_webhooks: LONG_JOB,
+}
+# apply_event keeps its result an hour: its job id, the action id, dedupes retried deliveries while the
+# result is kept. No other job keeps one: reconciles are coalesced by their scope's state in Redis, a
+# change's push by its outbox row; and a kept result would outlive a reset store's ids (a new demo's
+# store numbers its changes from 1 again) and swallow the new change's job.
+KEPT_RESULTS = {"apply_event": 3600}
+# arq's own limit sits this far past ours (`workers.runtime.wrapper`), so that ours fires first and retries.
+ARQ_GRACE_SECONDS = 5
+
+
+def job_rules(config: WorkerConfig) -> JobRules:
+    """The retry policy, and each job's time limit in seconds (under its current and legacy names)."""
+    limits = {job.__name__: config.job_timeout_seconds * n for job, n in JOB_TIMEOUTS.items()}
+    limits |= {old: limits[new] for old, new in LEGACY_NAMES.items()}
+    return JobRules(config.retry, limits)
+
+
+def arq_functions(config: WorkerConfig) -> list[Function]:
+    """Every job under its name, and under the names older versions queued it with."""
+    rules = job_rules(config)
+    current = {job.__name__: job for job in JOB_TIMEOUTS}
+    by_name = current | {old: current[new] for old, new in LEGACY_NAMES.items()}
+    return [
+        func(
+            job,
+            name=name,
+            keep_result=KEPT_RESULTS.get(name, 0),
+            max_tries=config.retry.max_tries,
+            timeout=rules.limits[name] + ARQ_GRACE_SECONDS,
+        )
+        for name, job in by_name.items()
+    ]
+
+
+def resync_schedule(config: WorkerConfig) -> list[CronJob]:
+    """The full resync every `resync_interval_hours`, on the hour. arq gives a cron run a job id of its
+    time, so with several workers it runs once."""
+    hours = set(range(0, 24, config.resync_interval_hours))
+    return [
+        cron(
+            functions.full_resync,
+            name="full_resync",
+            hour=hours,
+            minute=0,
+            run_at_startup=False,
+            max_tries=config.retry.max_tries,
+            timeout=config.job_timeout_seconds,
+        )
+    ]
+
+
+def worker_settings(config: WorkerConfig) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker``."""
+    metrics_server: list[Any] = []
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if config.metrics_port:
+            try:
+                server, _ = start_http_server(
+                    config.metrics_port, addr=config.metrics_host, registry=metrics.REGISTRY
+                )
+                metrics_server.append(server)
+            except OSError as exc:  # a second worker on the machine: it works on, unscraped
+                log.warning("metrics not served", port=config.metrics_port, error=str(exc))
+        if is_sqlite(config.database_url):
+            await migrate(config.database_url)
+        queue = JobQueue(ctx["redis"], config.queue_name)
+        ctx[CONTEXT_KEY] = WorkerContext(
+            config=config,
+            rules=job_rules(config),
+            database=Database(config.database_url),
+            queue=queue,
+            clients=build_clients(config.clients, ctx["redis"]),
+            # The scope state outlives the longest run by a margin, so a lost job cannot block its scope.
+            scopes=Scopes(
+                ctx["redis"],
+                queue,
+                debounce=config.reconcile_debounce_seconds,
+                lifetime=config.job_timeout_seconds * 3,
+            ),
+        )
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        for server in metrics_server:
+            server.shutdown()
+        if CONTEXT_KEY in ctx:
+            await context_of(ctx).aclose()
+
+    return {
+        "functions": arq_functions(config),
+        "cron_jobs": resync_schedule(config),
+        "redis_settings": RedisSettings.from_dsn(config.redis_url),
+        "queue_name": config.queue_name,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": config.concurrency,
+        "job_timeout": config.job_timeout_seconds,
+        "health_check_interval": 30,
+        "max_tries": config.retry.max_tries,
+        "handle_signals": True,
+        # On SIGTERM stop taking jobs and let the running ones finish.
+        "job_completion_wait": config.job_timeout_seconds,
+    }
+
+
+async def run_until_stopped(config: WorkerConfig) -> None:
+    """Run an arq worker until a signal stops it. arq's worker dies with its Redis connection; this one
+    starts a new worker in the same process, backing off, so that a Redis restart needs no restart of
+    ours (the jobs are in Redis: nothing is lost meanwhile)."""
+    pause = 0.5
+    while True:
+        arq_worker = Worker(**worker_settings(config))
+        try:
+            await arq_worker.async_run()
+            return
+        except asyncio.CancelledError:
+            return  # a signal stopped it
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("lost Redis: the worker starts again", error=str(exc), retry_in=pause)
+        finally:
+            with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
+                await arq_worker.close()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 10.0)

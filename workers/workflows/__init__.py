@@ -1,0 +1,2 @@
+"""Workflows built on the clients and the reconciles: offboarding, pushing API changes, Atlassian
+accounts, adopting a workspace, webhook upkeep."""
