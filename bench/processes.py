@@ -66,17 +66,3 @@ def redis_server() -> Iterator[str]:
 
 def python_module(*args: str) -> list[str]:
     return [sys.executable, "-m", *args]
-
-
-async def recreate_postgres_database(url: str) -> None:
-    """Drop and create the database `url` names (its server's `postgres` database must be reachable)."""
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0] + "/postgres"
-    connection = await asyncpg.connect(admin)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()

@@ -33,10 +33,10 @@ import httpx
 from sqlalchemy import select
 
 from bench.limiter import percentile
-from bench.processes import free_port, python_module, recreate_postgres_database, redis_server, running
+from bench.processes import free_port, python_module, redis_server, running
 from bench.reconcile import ids, link_as_in_trello
 from membership.boards import effective_access
-from membership.database import Database, upgrade
+from membership.database import Database, recreate_postgres_database, upgrade
 from membership.models import Board
 from membership.workspaces import linked_memberships
 

@@ -109,3 +109,18 @@ async def migrate(url: str, revision: str = "head") -> None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def recreate_postgres_database(url: str) -> None:
+    """Drop and create the PostgreSQL database `url` names, empty (its server's `postgres` database must
+    be reachable): for a test run or a benchmark that wants a store of its own."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0] + "/postgres"
+    connection = await asyncpg.connect(admin)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()

@@ -17,12 +17,15 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
 
-from bench.processes import recreate_postgres_database
-from membership.database import Database, upgrade
+from membership.database import Database, recreate_postgres_database, upgrade
 from membership.models import Base
 from tests.support import TEST_CALLBACK_URL, TEST_SECRET
 from trellis.settings import Settings
 from trellis.wiring import receiver_app
+
+# The store fixtures (a store on SQLite and on PostgreSQL, an organization with people): shared by the
+# store's tests and the membership API's, which live in different folders.
+pytest_plugins = ["tests.fixtures.store"]
 
 # Tests own one Redis database number and empty it before and after each test that uses it.
 REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13"))

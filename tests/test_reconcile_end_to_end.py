@@ -21,7 +21,7 @@ from membership.models import AuditEntry, User
 from membership.rules import Actor
 from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
-from tests.end_to_end import (
+from tests.stack import (
     KEY,
     TOKEN,
     api_member_id,

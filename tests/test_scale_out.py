@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import empty_postgres
-from tests.end_to_end import (
+from tests.stack import (
     KEY,
     QUEUE,
     SECRET,
@@ -109,7 +109,7 @@ async def queued_by(receiver_port: int) -> float:
 async def test_two_receivers_and_two_workers_share_the_work_and_end_where_trello_is(
     cluster: dict[str, Any], postgres_url: str
 ) -> None:
-    from tests.end_to_end import store_like_trello
+    from tests.stack import store_like_trello
 
     state = await emulator_state({"emulator": cluster["emulator"]})
     await store_like_trello(postgres_url, state)

@@ -25,7 +25,7 @@ from membership import outbox
 from membership.database import Database
 from membership.models import AuditEntry, Membership, PendingApproval, User
 from tests.conftest import SettingsFactory
-from tests.end_to_end import (
+from tests.stack import (
     QUEUE,
     SECRET,
     cli_env,

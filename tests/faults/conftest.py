@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.end_to_end import (
+from tests.stack import (
     KEY,
     QUEUE,
     SECRET,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.end_to_end import events_recorded_once_caught_up
 from tests.faults.conftest import LONG, Stack
+from tests.stack import events_recorded_once_caught_up
 
 CHANGES = 200 if LONG else 60
 

@@ -10,8 +10,8 @@ import sys
 import httpx
 import pytest
 
-from tests.end_to_end import KEY, SECRET, TOKEN
 from tests.faults.conftest import Stack
+from tests.stack import KEY, SECRET, TOKEN
 from tests.support import free_port
 
 SCIM_TOKEN = "emulator-scim-token"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.end_to_end import events_recorded_once_caught_up
 from tests.faults.conftest import LONG, Stack
+from tests.stack import events_recorded_once_caught_up
 
 CHANGES = 120 if LONG else 40
 

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 
 from jobs.deadletters import DEAD_LETTERS_KEY
 from tests.conftest import empty_postgres
-from tests.end_to_end import events_recorded_once_caught_up
 from tests.faults.conftest import LONG, Stack
+from tests.stack import events_recorded_once_caught_up
 from tests.support import RedisServer, free_port
 
 CHANGES = 90 if LONG else 30

@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.deadletters import DEAD_LETTERS_KEY
-from tests.end_to_end import KEY, TOKEN
 from tests.faults.conftest import LONG, Stack
+from tests.stack import KEY, TOKEN
 
 CHANGES = 60 if LONG else 24
 

@@ -9,7 +9,7 @@ from membership.boards import board_view, effective_access, set_board_access
 from membership.members import AccessChange, BoardGrant, set_access
 from membership.models import AuditEntry, Board, User
 from membership.workspaces import linked_memberships
-from tests.membership.conftest import SYSTEM, World
+from tests.fixtures.store import SYSTEM, World
 
 
 async def link_to_trello(world: World) -> None:

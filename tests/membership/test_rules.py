@@ -11,7 +11,7 @@ from membership import members
 from membership.errors import Forbidden, RuleViolation, Unprocessable
 from membership.models import AuditEntry
 from membership.rules import Actor, check_removal, check_role_change
-from tests.membership.conftest import SYSTEM, World
+from tests.fixtures.store import SYSTEM, World
 
 
 async def test_system_cannot_remove_the_last_owner(world: World) -> None:

@@ -6,7 +6,6 @@ Retries follow `workers.remote`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +65,6 @@ class TrelloClient:
     async def me(self) -> dict[str, Any]:
         return as_object(await self.get("/members/me"))
 
-    async def my_boards(self) -> list[dict[str, Any]]:
-        return as_list(await self.get("/members/me/boards"))
-
     async def my_organizations(self) -> list[dict[str, Any]]:
         return as_list(await self.get("/members/me/organizations"))
 
@@ -86,9 +82,6 @@ class TrelloClient:
             await self.get(f"/organizations/{org_id}/memberships", {"member": "true"}, priority=priority)
         )
 
-    async def organization_members(self, org_id: str) -> list[dict[str, Any]]:
-        return as_list(await self.get(f"/organizations/{org_id}/members"))
-
     async def organization_boards(
         self, org_id: str, *, filter: str = "open", priority: Priority = Priority.EVENT
     ) -> list[dict[str, Any]]:
@@ -101,9 +94,6 @@ class TrelloClient:
         return as_list(
             await self.get(f"/boards/{board_id}/memberships", {"member": "true"}, priority=priority)
         )
-
-    async def board_members(self, board_id: str) -> list[dict[str, Any]]:
-        return as_list(await self.get(f"/boards/{board_id}/members"))
 
     async def set_board_member(self, board_id: str, member_id: str, member_type: str) -> dict[str, Any]:
         return as_object(
@@ -124,35 +114,9 @@ class TrelloClient:
         body = {"email": email, "fullName": full_name, "type": member_type}
         return as_object(await self.call("PUT", f"/organizations/{org_id}/members", body))
 
-    async def remove_organization_member(self, org_id: str, member_id: str) -> dict[str, Any]:
-        """Out of the workspace only: Trello leaves their direct board memberships in place."""
-        return as_object(await self.call("DELETE", f"/organizations/{org_id}/members/{member_id}"))
-
     async def remove_organization_member_everywhere(self, org_id: str, member_id: str) -> dict[str, Any]:
         """Out of the workspace and every one of its boards, in one call."""
         return as_object(await self.call("DELETE", f"/organizations/{org_id}/members/{member_id}/all"))
-
-    async def set_deactivated(self, org_id: str, member_id: str, value: bool) -> dict[str, Any]:
-        path = f"/organizations/{org_id}/members/{member_id}/deactivated"
-        return as_object(await self.call("PUT", path, {"value": "true" if value else "false"}))
-
-    async def board_actions(
-        self, board_id: str, *, filter: str = "all", since: str | None = None, page_size: int = 1000
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Every action of the board (newest first), following `before` from page to page to the end."""
-        before: str | None = None
-        while True:
-            params: dict[str, Any] = {"filter": filter, "limit": page_size}
-            if since:
-                params["since"] = since
-            if before:
-                params["before"] = before
-            page = as_list(await self.get(f"/boards/{board_id}/actions", params))
-            for action in page:
-                yield action
-            if len(page) < page_size:
-                return
-            before = page[-1]["id"]
 
     async def webhooks(self, *, priority: Priority = Priority.EVENT) -> list[dict[str, Any]]:
         path, describe = f"/tokens/{self._token}/webhooks", "/tokens/{token}/webhooks"

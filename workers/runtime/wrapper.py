@@ -31,15 +31,11 @@ log = structlog.get_logger("workers.runtime")
 JobFunction = Callable[..., Coroutine[Any, Any, Any]]
 
 
-class TransientError(Exception):
-    """Raised by job code for a failure that should be tried again later."""
-
-
 def is_transient(exc: BaseException) -> bool:
     """Whether a failure may pass, so that the job is tried again later: the one definition."""
     if isinstance(exc, RemoteError):
         return exc.transient  # each error of the Trello and SCIM families says whether it may pass
-    if isinstance(exc, TransientError | OSError | TimeoutError | RedisConnectionError | RedisTimeoutError):
+    if isinstance(exc, OSError | TimeoutError | RedisConnectionError | RedisTimeoutError):
         return True
     if isinstance(exc, OperationalError):
         return True

@@ -27,7 +27,7 @@ async def hammer(client: TrelloClient, board: str, callers: int, seconds: float)
     async def caller() -> None:
         nonlocal done
         while time.monotonic() < deadline:
-            await client.board_members(board)
+            await client.board_memberships(board)
             done += 1
 
     await asyncio.gather(*(caller() for _ in range(callers)))

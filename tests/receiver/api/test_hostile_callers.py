@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from membership.models import AuditEntry, Invite, Membership, User
-from tests.membership.conftest import World
-from tests.membership.test_members_api import member
+from tests.fixtures.store import World
+from tests.receiver.api.conftest import member
 
 INJECTIONS = [
     "'; DROP TABLE users; --",

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.end_to_end import wait_for
+from tests.stack import wait_for
 from tests.support import free_port
 
 

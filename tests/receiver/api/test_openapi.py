@@ -22,7 +22,7 @@ from starlette.routing import Route
 from membership.database import Database, migrate
 from receiver.api.openapi import openapi_document
 from tests.conftest import REDIS_URL
-from tests.membership.conftest import World
+from tests.fixtures.store import World
 from tests.support import free_port
 from trellis.settings import Settings
 from trellis.wiring import receiver_app
@@ -66,7 +66,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "TRELLIS_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "trellis", "serve"], env=env, cwd=Path(__file__).parents[2]
+        [sys.executable, "-m", "trellis", "serve"], env=env, cwd=Path(__file__).parents[3]
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

@@ -13,7 +13,7 @@ from membership.database import Database
 from membership.members import BoardGrant, regrant
 from membership.models import AuditEntry, Organization
 from membership.workspaces import linked_memberships
-from tests.end_to_end import store_like_trello
+from tests.stack import store_like_trello
 from tests.workers.conftest import ClientFactory
 from workers.reconcile.board import reconcile_board
 

@@ -10,14 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from membership.models import AuditEntry, BoardAccess, MemberChange, User
-from tests.membership.conftest import World
-
-MEMBERS = "/organizations/me/members"
-
-
-def member(world: World, name: str) -> str:
-    return f"{MEMBERS}/{world.people[name].member_id}"
-
+from tests.fixtures.store import World
+from tests.receiver.api.conftest import MEMBERS, member
 
 # Listing
 

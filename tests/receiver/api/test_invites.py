@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from membership.models import InviteBoardAccess, MemberChange
-from tests.membership.conftest import Person, World
+from tests.fixtures.store import Person, World
 
 INVITES = "/organizations/me/invites"
 ACCEPT = "/organizations/invites/accept"
@@ -233,7 +233,7 @@ async def test_accepting_merges_into_an_existing_membership(api: httpx.AsyncClie
     async with world.database.transaction() as session:
         from membership.invites import create_invite
         from membership.members import BoardGrant
-        from tests.membership.conftest import SYSTEM
+        from tests.fixtures.store import SYSTEM
 
         pending = await create_invite(
             session, SYSTEM, world.organization_id, email="other@example.com", role="admin",

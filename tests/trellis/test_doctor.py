@@ -7,7 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from jobs.deadletters import DeadLetter, DeadLetters
-from tests.end_to_end import KEY, TOKEN, cli_env, emulator_state, services, store_like_trello, trellis
+from tests.stack import KEY, TOKEN, cli_env, emulator_state, services, store_like_trello, trellis
 
 __all__ = ["services"]  # a fixture, used by name
 
