@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.deliveries import Dispatcher, Faults
+from emulator.deliveries import SIGNATURE_ENCODINGS, Dispatcher, Faults
 from emulator.limits import Limits, RateLimiter
 from emulator.world import TrelloError, World
 
@@ -44,6 +44,7 @@ class AdminApi:
             ),
             Route(base + "/boards/{id}/members/{member}", e(self.set_board_member), methods=["PUT"]),
             Route(base + "/boards/{id}/members/{member}", e(self.remove_board_member), methods=["DELETE"]),
+            Route(base + "/signing", e(self.set_signing), methods=["PUT"]),
             Route(base + "/faults", e(self.get_faults), methods=["GET"]),
             Route(base + "/faults", e(self.set_faults), methods=["PUT"]),
             Route(base + "/limits", e(self.set_limits), methods=["PUT"]),
@@ -160,6 +161,14 @@ class AdminApi:
             board.id, request.path_params["member"], by=self.person(request, {}, board.workspace_id)
         )
         return {"removed": request.path_params["member"]}
+
+    async def set_signing(self, request: Request) -> dict[str, Any]:
+        """Switch how deliveries are signed from now on: `{"encoding": "utf-8" | "binary"}`."""
+        encoding = str((await self.body(request)).get("encoding", ""))
+        if encoding not in SIGNATURE_ENCODINGS:
+            raise ValueError(f"encoding must be one of {', '.join(SIGNATURE_ENCODINGS)}")
+        self.dispatcher.signature_encoding = encoding
+        return {"encoding": encoding}
 
     async def get_faults(self, request: Request) -> dict[str, Any]:
         return self.faults.as_json()

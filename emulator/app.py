@@ -32,6 +32,7 @@ class EmulatorConfig:
         default_factory=lambda: Limits(key_max=1000, token_max=1000, key_window=60, token_window=60)
     )
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    signature_encoding: str = "utf-8"  # how deliveries are signed: "utf-8" (Trello today) or "binary"
     fixture: dict[str, Any] | None = None  # None: the built-in sample workspace
 
 
@@ -45,7 +46,7 @@ def create_emulator(config: EmulatorConfig) -> Starlette:
         directory.add_user(user)
     faults = Faults()
     limiter = RateLimiter(config.limits)
-    dispatcher = Dispatcher(world, config.secret, faults, config.delivery)
+    dispatcher = Dispatcher(world, config.secret, faults, config.delivery, config.signature_encoding)
 
     trello = TrelloApi(world, Credentials(config.key, config.token), limiter, faults, dispatcher)
     scim = ScimApi({directory.id: directory}, RateLimiter(config.scim_limits))

@@ -56,11 +56,20 @@ class Attempt:
     status: int | None  # None: no answer (refused, timed out)
 
 
-def signature(secret: str, body: bytes, callback_url: str) -> str:
-    """Trello's X-Trello-Webhook: base64(HMAC-SHA1(app secret, body + callback URL))."""
-    return base64.b64encode(
-        hmac.new(secret.encode(), body + callback_url.encode(), hashlib.sha1).digest()
-    ).decode()
+SIGNATURE_ENCODINGS = ("utf-8", "binary")
+
+
+def signature(secret: str, body: bytes, callback_url: str, encoding: str = "utf-8") -> str:
+    """Trello's X-Trello-Webhook: base64(HMAC-SHA1(app secret, body + callback URL)).
+
+    `utf-8` signs the bytes sent, as Trello does today; `binary` signs the text as its 2015 webhook guide
+    described, each UTF-16 code unit cut to its low 8 bits (what older integrations still compute)."""
+    if encoding not in SIGNATURE_ENCODINGS:
+        raise ValueError(f"unknown signature encoding {encoding!r}")
+    message = body + callback_url.encode()
+    if encoding == "binary":
+        message = message.decode().encode("utf-16-le")[0::2]
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha1).digest()).decode()
 
 
 @dataclass
@@ -69,6 +78,7 @@ class Dispatcher:
     secret: str
     faults: Faults
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    signature_encoding: str = "utf-8"  # or "binary": see `signature`
     # The last attempts, for tests and operators; bounded so that a long run does not grow without end.
     attempts: deque[Attempt] = field(default_factory=lambda: deque(maxlen=100_000))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -110,7 +120,7 @@ class Dispatcher:
         raw = body.encode()
         headers = {
             "content-type": "application/json",
-            "x-trello-webhook": signature(self.secret, raw, webhook.callback_url),
+            "x-trello-webhook": signature(self.secret, raw, webhook.callback_url, self.signature_encoding),
             "user-agent": "Trello-Emulator",
         }
         for attempt in range(1, self.policy.retries + 2):

@@ -36,6 +36,16 @@ class ReceiverMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=registry,
         )
+        # Which encoding of the body Trello signed (TRELLO.md, Signature): "utf-8", or the old "binary".
+        self.signatures = Counter(
+            "trellis_webhook_signatures",
+            "Valid webhook signatures, by the encoding of the body they were made over.",
+            ["encoding"],
+            registry=registry,
+        )
+        self._signature_children = {
+            encoding: self.signatures.labels(encoding) for encoding in ("utf-8", "binary")
+        }
         self.queue_depth = Gauge("trellis_queue_depth", "Jobs waiting in the queue.", registry=registry)
         self.dead_letters = Gauge(
             "trellis_dead_letters", "Jobs that failed for good, waiting for an operator.", registry=registry
@@ -55,6 +65,9 @@ class ReceiverMetrics:
                 self.pending_approvals.set(len(await approvals.open_approvals(session)))
         except Exception as exc:
             log.warning("metrics: shared state not read", error=type(exc).__name__)
+
+    def signature_matched(self, encoding: str) -> None:
+        self._signature_children[encoding].inc()
 
     def webhook_answered(self, action_type: str, outcome: str, seconds: float) -> None:
         children = self._children.get((action_type, outcome))

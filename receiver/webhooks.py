@@ -88,9 +88,11 @@ class TrelloWebhookEndpoint:
             reason = "several signatures" if len(signatures) > 1 else "missing signature"
             log.warning("webhook rejected", reason=reason, client=_client(scope))
             return Outcome(401, "bad_signature", reason)
-        if not self.signatures.is_valid(body, signatures[0]):
+        encoding = self.signatures.match(body, signatures[0])
+        if encoding is None:
             log.warning("webhook rejected", reason="signature mismatch", client=_client(scope))
             return Outcome(401, "bad_signature", "signature mismatch")
+        self.metrics.signature_matched(encoding)
 
         try:
             delivery = parse_delivery(orjson.loads(body))

@@ -70,7 +70,7 @@ def services(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[dict[s
     ]  # fmt: skip
     wait_for(f"{emulator}/_emulator/state", processes[0])
     wait_for(f"http://127.0.0.1:{receiver_port}/healthz", processes[1])
-    yield {"emulator": emulator, "callback": callback}
+    yield {"emulator": emulator, "callback": callback, "receiver": f"http://127.0.0.1:{receiver_port}"}
     for process in processes:
         process.terminate()
         process.wait(20)

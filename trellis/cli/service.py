@@ -72,8 +72,22 @@ def migrate(cli: CliContext, revision: str) -> None:
 @click.option(
     "--retry-delay", default=5.0, show_default=True, help="First pause before a failed delivery is retried."
 )
+@click.option(
+    "--signature-encoding",
+    type=click.Choice(["utf-8", "binary"]),
+    default="utf-8",
+    show_default=True,
+    help="Sign deliveries over the UTF-8 body (Trello today) or its old 'binary' string form.",
+)
 def emulator(
-    host: str, port: int, fixture: str | None, key: str, token: str, secret: str, retry_delay: float
+    host: str,
+    port: int,
+    fixture: str | None,
+    key: str,
+    token: str,
+    secret: str,
+    retry_delay: float,
+    signature_encoding: str,
 ) -> None:
     """Run the Trello and SCIM emulator (the built-in sample workspace unless --fixture)."""
     import uvicorn
@@ -89,6 +103,7 @@ def emulator(
         secret=secret,
         fixture=state,
         delivery=DeliveryPolicy(retry_base_delay=retry_delay),
+        signature_encoding=signature_encoding,
     )
     uvicorn.run(create_emulator(config), host=host, port=port, log_config=None, server_header=False)
 
