@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator import shapes
 from emulator.deliveries import SIGNATURE_ENCODINGS, Dispatcher, Faults
 from emulator.limits import Limits, RateLimiter
 from emulator.world import TrelloError, World
@@ -42,6 +43,11 @@ class AdminApi:
                 e(self.remove_workspace_member),
                 methods=["DELETE"],
             ),
+            Route(base + "/boards/{id}", e(self.update_board), methods=["PUT"]),
+            Route(base + "/boards/{id}", e(self.delete_board), methods=["DELETE"]),
+            Route(base + "/boards/{id}/copy", e(self.copy_board), methods=["POST"]),
+            Route(base + "/members/{member}/confirm", e(self.confirm_member), methods=["POST"]),
+            Route(base + "/members/{member}/deactivated", e(self.deactivate_member), methods=["PUT"]),
             Route(base + "/boards/{id}/members/{member}", e(self.set_board_member), methods=["PUT"]),
             Route(base + "/boards/{id}/members/{member}", e(self.remove_board_member), methods=["DELETE"]),
             Route(base + "/signing", e(self.set_signing), methods=["PUT"]),
@@ -110,7 +116,9 @@ class AdminApi:
                     "closed": b.closed,
                     "idOrganization": b.workspace_id,
                     "memberships": [
-                        {"idMember": m.member_id, "memberType": m.member_type} for m in b.memberships.values()
+                        {"idMember": m.member_id, "memberType": m.member_type, "unconfirmed": m.unconfirmed,
+                         "deactivated": m.deactivated}
+                        for m in b.memberships.values()
                     ],
                 }
                 for b in w.boards.values()
@@ -133,6 +141,45 @@ class AdminApi:
             workspace_id, body["name"], by=self.person(request, body, workspace_id)
         )
         return board.summary()
+
+    async def update_board(self, request: Request) -> dict[str, Any]:
+        """A person closes, reopens, renames or moves a board: `{"closed"?, "name"?, "idOrganization"?}`
+        (`idOrganization` null: out of any workspace)."""
+        body = await self.body(request)
+        board = self.world.board(request.path_params["id"])
+        by = self.person(request, body, board.workspace_id)
+        if "name" in body:
+            self.world.rename_board(board.id, str(body["name"]), by)
+        if "idOrganization" in body:
+            self.world.move_board(board.id, body["idOrganization"] or None, by)
+        if "closed" in body:
+            self.world.set_board_closed(board.id, bool(body["closed"]), by)
+        return shapes.board(board, "all")
+
+    async def delete_board(self, request: Request) -> dict[str, Any]:
+        self.world.delete_board(request.path_params["id"])
+        return {"_value": None}
+
+    async def copy_board(self, request: Request) -> dict[str, Any]:
+        body = await self.body(request)
+        source = self.world.board(request.path_params["id"])
+        workspace_id = body.get("idOrganization", source.workspace_id)
+        by = self.person(request, body, workspace_id)
+        copy = self.world.create_board(workspace_id, body.get("name") or source.name, by=by, source=source.id)
+        return shapes.board(copy, "all")
+
+    async def confirm_member(self, request: Request) -> dict[str, Any]:
+        """The invitee signs up and joins: `memberJoinedTrello`."""
+        member = self.world.confirm_member(request.path_params["member"])
+        return {**member.public(), "confirmed": member.confirmed}
+
+    async def deactivate_member(self, request: Request) -> dict[str, Any]:
+        """An enterprise admin deactivates (`{"value": true}`) or reactivates the member."""
+        body = await self.body(request)
+        member = self.world.deactivate_in_enterprise(
+            request.path_params["member"], bool(body.get("value", True))
+        )
+        return {"idMember": member.id, "deactivated": bool(body.get("value", True))}
 
     async def set_workspace_member(self, request: Request) -> dict[str, Any]:
         body = await self.body(request)

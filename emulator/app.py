@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator import fixture
 from emulator.admin import AdminApi
@@ -36,6 +37,19 @@ class EmulatorConfig:
     fixture: dict[str, Any] | None = None  # None: the built-in sample workspace
 
 
+class TrailingSlash:
+    """Serves a REST path with a trailing slash as the path without it, as Trello does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/1/") and len(path) > 3 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/"), "raw_path": path.rstrip("/").encode()}
+        await self.app(scope, receive, send)
+
+
 def create_emulator(config: EmulatorConfig) -> Starlette:
     world = World()
     scim_users = fixture.load(
@@ -58,6 +72,9 @@ def create_emulator(config: EmulatorConfig) -> Starlette:
         await dispatcher.aclose()
 
     app = Starlette(routes=trello.routes() + scim.routes() + admin.routes(), lifespan=lifespan)
+    # Trello serves `/1/webhooks/{id}/` as `/1/webhooks/{id}` (public clients call both), never a redirect.
+    app.router.redirect_slashes = False
+    app.add_middleware(TrailingSlash)
     app.state.world = world
     app.state.limiter = limiter
     app.state.faults = faults

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator import scim_discovery as discovery
 from emulator.limits import RateLimiter
 from emulator.world import now_iso
 
@@ -94,6 +95,11 @@ class ScimApi:
             Route(base + "/Groups/{id}", e(self.get_group), methods=["GET"]),
             Route(base + "/Groups/{id}", e(self.patch_group), methods=["PATCH"]),
             Route(base + "/Groups/{id}", e(self.delete_group), methods=["DELETE"]),
+            Route(base + "/ServiceProviderConfig", e(self.service_provider_config), methods=["GET"]),
+            Route(base + "/ResourceTypes", e(self.resource_types), methods=["GET"]),
+            Route(base + "/ResourceTypes/{id}", e(self.resource_type), methods=["GET"]),
+            Route(base + "/Schemas", e(self.schemas), methods=["GET"]),
+            Route(base + "/Schemas/{id}", e(self.schema), methods=["GET"]),
         ]
 
     def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -117,6 +123,25 @@ class ScimApi:
             return JSONResponse(result, status_code=status, media_type="application/scim+json")
 
         return serve
+
+    # Discovery
+
+    async def service_provider_config(self, request: Request, directory: Directory) -> dict[str, Any]:
+        return discovery.service_provider_config(base_of(request))
+
+    async def resource_types(self, request: Request, directory: Directory) -> dict[str, Any]:
+        return listed(discovery.resource_types(base_of(request)))
+
+    async def resource_type(self, request: Request, directory: Directory) -> dict[str, Any]:
+        by_id = {r["id"]: r for r in discovery.resource_types(base_of(request))}
+        return find(by_id, request.path_params["id"], "ResourceType")
+
+    async def schemas(self, request: Request, directory: Directory) -> dict[str, Any]:
+        return listed(discovery.schemas(base_of(request)))
+
+    async def schema(self, request: Request, directory: Directory) -> dict[str, Any]:
+        by_id = {s["id"]: s for s in discovery.schemas(base_of(request))}
+        return find(by_id, request.path_params["id"], "Schema")
 
     # Users
 
@@ -229,6 +254,22 @@ def find(resources: dict[str, dict[str, Any]], resource_id: str, kind: str) -> d
     if resource_id not in resources:
         raise ScimError(404, f"{kind} {resource_id} not found")
     return resources[resource_id]
+
+
+def base_of(request: Request) -> str:
+    """The directory's base URL, as the request reached it."""
+    return str(request.base_url).rstrip("/") + f"/scim/directory/{request.path_params['directory']}"
+
+
+def listed(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A list response holding every item (discovery lists are short)."""
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": len(items),
+        "startIndex": 1,
+        "itemsPerPage": len(items),
+        "Resources": items,
+    }
 
 
 def listing(request: Request, items: list[dict[str, Any]], filters: dict[str, str]) -> dict[str, Any]:

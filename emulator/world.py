@@ -7,144 +7,30 @@ to the listeners (the webhook deliveries).
 
 from __future__ import annotations
 
-import itertools
-import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-PLANS = ("free", "standard", "premium", "enterprise")
-PLANS_WITH_OBSERVERS = ("premium", "enterprise")
-BOARD_ROLES = ("admin", "normal", "observer")
-WORKSPACE_ROLES = ("admin", "normal")
+from emulator import shapes
+from emulator.models import (
+    BOARD_ROLES,
+    PLANS,
+    PLANS_WITH_OBSERVERS,
+    WORKSPACE_ROLES,
+    Action,
+    Board,
+    BoardMembership,
+    Member,
+    TrelloError,
+    Webhook,
+    Workspace,
+    WorkspaceMembership,
+    new_id,
+    not_found,
+    now_iso,
+)
 
-_sequence = itertools.count(int.from_bytes(os.urandom(3), "big"))
-
-
-def new_id(at: float | None = None) -> str:
-    """A Trello object id: 8 hex digits of creation time in seconds, then 16 that make it unique."""
-    seconds = int(time.time() if at is None else at)
-    return f"{seconds:08x}{os.getpid() & 0xFFFF:04x}{next(_sequence) & 0xFFFFFFFFFFFF:012x}"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class TrelloError(Exception):
-    """An error Trello would answer with: a status and (often plain-text) message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def not_found(kind: str = "id") -> TrelloError:
-    return TrelloError(
-        404, f"invalid {kind}" if kind != "resource" else "The requested resource was not found."
-    )
-
-
-@dataclass
-class Member:
-    id: str
-    username: str
-    full_name: str
-    email: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        """As other members see it: Trello never shows someone else's email."""
-        return {
-            "id": self.id,
-            "username": self.username,
-            "fullName": self.full_name,
-            "initials": self.initials,
-        }
-
-    @property
-    def initials(self) -> str:
-        return "".join(part[0] for part in self.full_name.split()[:4]).upper()
-
-
-@dataclass
-class WorkspaceMembership:
-    id: str
-    member_id: str
-    member_type: str  # admin | normal
-    unconfirmed: bool = False
-    deactivated: bool = False
-
-
-@dataclass
-class Workspace:
-    id: str
-    name: str
-    display_name: str
-    plan: str = "standard"
-    memberships: dict[str, WorkspaceMembership] = field(default_factory=dict)  # by member id
-
-    def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "displayName": self.display_name}
-
-
-@dataclass
-class BoardMembership:
-    id: str
-    member_id: str
-    member_type: str  # admin | normal | observer
-
-
-@dataclass
-class Board:
-    id: str
-    name: str
-    short_link: str
-    workspace_id: str | None
-    closed: bool = False
-    memberships: dict[str, BoardMembership] = field(default_factory=dict)  # by member id
-
-    def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "shortLink": self.short_link}
-
-
-@dataclass
-class Webhook:
-    id: str
-    id_model: str
-    callback_url: str
-    token: str
-    description: str = ""
-    active: bool = True
-    consecutive_failures: int = 0
-    first_consecutive_fail_date: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "description": self.description,
-            "idModel": self.id_model,
-            "callbackURL": self.callback_url,
-            "active": self.active,
-            "consecutiveFailures": self.consecutive_failures,
-            "firstConsecutiveFailDate": self.first_consecutive_fail_date,
-        }
-
-
-@dataclass
-class Action:
-    """An action as Trello records it, and which model's webhooks it fires."""
-
-    body: dict[str, Any]
-    model_ids: list[str]
-
-    @property
-    def id(self) -> str:
-        action_id: str = self.body["id"]
-        return action_id
-
+__all__ = ["Action", "Board", "BoardMembership", "Member", "TrelloError", "Webhook", "Workspace",
+           "WorkspaceMembership", "World", "new_id", "not_found", "now_iso"]  # fmt: skip
 
 ActionListener = Callable[[Action], None]
 
@@ -159,50 +45,56 @@ class World:
         self.tokens: dict[str, dict[str, Any]] = {}  # token -> {"member_id", "date_expires"}
         self.listeners: list[ActionListener] = []
 
-    # Lookups: Trello answers "invalid id" for ids it does not know.
+    # Lookups: by id or by the other name Trello accepts (a username, a workspace's name, a board's short
+    # link). An unknown well-formed id is 404, anything else 400 `invalid id` (`models.not_found`).
 
     def member(self, member_id: str) -> Member:
         if member_id in self.members:
             return self.members[member_id]
-        for member in self.members.values():
-            if member.username == member_id:
-                return member
-        raise not_found()
+        found = next((m for m in self.members.values() if m.username == member_id), None)
+        if found is None:
+            raise not_found(member_id)
+        return found
 
     def workspace(self, workspace_id: str) -> Workspace:
         if workspace_id in self.workspaces:
             return self.workspaces[workspace_id]
-        for workspace in self.workspaces.values():
-            if workspace.name == workspace_id:
-                return workspace
-        raise not_found()
+        found = next((w for w in self.workspaces.values() if w.name == workspace_id), None)
+        if found is None:
+            raise not_found(workspace_id)
+        return found
 
     def board(self, board_id: str) -> Board:
         if board_id in self.boards:
             return self.boards[board_id]
-        for board in self.boards.values():
-            if board.short_link == board_id:
-                return board
-        raise not_found()
+        found = next((b for b in self.boards.values() if b.short_link == board_id), None)
+        if found is None:
+            raise not_found(board_id)
+        return found
 
     def webhook(self, webhook_id: str) -> Webhook:
         if webhook_id not in self.webhooks:
-            raise not_found()
+            raise not_found(webhook_id)
         return self.webhooks[webhook_id]
 
     def model(self, model_id: str) -> dict[str, Any]:
         """The current state of a watched model, as a delivery's `model` carries it."""
         if model_id in self.boards:
-            board = self.boards[model_id]
-            return {**board.summary(), "closed": board.closed, "idOrganization": board.workspace_id}
+            return shapes.board(self.boards[model_id])
         if model_id in self.workspaces:
-            return self.workspaces[model_id].summary()
+            return shapes.organization(self.workspaces[model_id])
         if model_id in self.members:
-            return self.members[model_id].public()
-        raise not_found()
+            return shapes.member(self.members[model_id])
+        raise not_found(model_id)
 
     def workspace_boards(self, workspace_id: str) -> list[Board]:
         return [b for b in self.boards.values() if b.workspace_id == workspace_id]
+
+    def workspaces_of(self, member_id: str) -> list[Workspace]:
+        return [w for w in self.workspaces.values() if member_id in w.memberships]
+
+    def boards_of(self, member_id: str) -> list[Board]:
+        return [b for b in self.boards.values() if member_id in b.memberships]
 
     # Creation (the fixture and the admin endpoints)
 
@@ -224,15 +116,89 @@ class World:
 
     # Mutations: each records an action
 
-    def create_board(self, workspace_id: str, name: str, by: str, id: str | None = None) -> Board:
-        workspace = self.workspace(workspace_id)
+    # Boards: created, copied, closed and reopened, moved between workspaces, deleted
+
+    def create_board(
+        self,
+        workspace_id: str | None,
+        name: str,
+        by: str,
+        id: str | None = None,
+        *,
+        source: str | None = None,
+    ) -> Board:
+        """A new board, its creator its admin: `createBoard`, or `copyBoard` when copied from `source`
+        (which brings the source's members along, as Trello's default `keepFromSource` does)."""
+        workspace = self.workspace(workspace_id) if workspace_id else None
         creator = self.member(by)
-        board = Board(id=id or new_id(), name=name, short_link=new_id()[-8:], workspace_id=workspace.id)
+        original = self.board(source) if source else None
+        board = Board(
+            id=id or new_id(), name=name, short_link=new_id()[-8:],
+            workspace_id=workspace.id if workspace else None, creator_id=creator.id,
+        )  # fmt: skip
         self.boards[board.id] = board
+        if original is not None:
+            for membership in original.memberships.values():
+                board.memberships[membership.member_id] = BoardMembership(
+                    new_id(), membership.member_id, membership.member_type
+                )
         board.memberships[creator.id] = BoardMembership(new_id(), creator.id, "admin")
-        data = {"board": board.summary(), "organization": workspace.summary()}
-        self._record("createBoard", by, data, [workspace.id, board.id])
+        data: dict[str, Any] = {"board": board.summary()}
+        if workspace is not None:
+            data["organization"] = workspace.summary()
+        if original is not None:
+            data["boardSource"] = {"id": original.id, "name": original.name}
+        models = [board.id, *([workspace.id] if workspace else []), creator.id]
+        self._record("copyBoard" if original else "createBoard", by, data, models)
         return board
+
+    def set_board_closed(self, board_id: str, closed: bool, by: str) -> Board:
+        """Close (archive) or reopen a board: `updateBoard` with `data.old.closed`."""
+        board = self.board(board_id)
+        if board.closed != closed:
+            board.closed = closed
+            data = {"board": {**board.summary(), "closed": closed}, "old": {"closed": not closed}}
+            self._record("updateBoard", by, data, self._board_models(board))
+        return board
+
+    def rename_board(self, board_id: str, name: str, by: str) -> Board:
+        board = self.board(board_id)
+        if not name:
+            raise TrelloError(400, "invalid value for name")
+        if board.name != name:
+            old, board.name = board.name, name
+            data = {"board": board.summary(), "old": {"name": old}}
+            self._record("updateBoard", by, data, self._board_models(board))
+        return board
+
+    def move_board(self, board_id: str, workspace_id: str | None, by: str) -> Board:
+        """Into another workspace (`removeFromOrganizationBoard` on the old one, `addToOrganizationBoard`
+        on the new), or out of any (`workspace_id` None: only the removal)."""
+        board = self.board(board_id)
+        target = self.workspace(workspace_id) if workspace_id else None
+        if (target.id if target else None) == board.workspace_id:
+            return board
+        old = self.workspaces.get(board.workspace_id or "")
+        if old is not None:
+            data = {"board": board.summary(), "organization": old.summary()}
+            self._record("removeFromOrganizationBoard", by, data, [board.id, old.id])
+        board.workspace_id = target.id if target else None
+        if target is not None:
+            data = {"board": board.summary(), "organization": target.summary()}
+            self._record("addToOrganizationBoard", by, data, [board.id, target.id])
+        return board
+
+    def delete_board(self, board_id: str) -> None:
+        """Gone for good, with its webhooks. Trello has no `deleteBoard` action type: nothing is sent."""
+        board = self.board(board_id)
+        del self.boards[board.id]
+        for webhook in [w for w in self.webhooks.values() if w.id_model == board.id]:
+            del self.webhooks[webhook.id]
+
+    def _board_models(self, board: Board) -> list[str]:
+        return [board.id, *([board.workspace_id] if board.workspace_id else [])]
+
+    # Memberships
 
     def set_board_member(self, board_id: str, member_id: str, member_type: str, by: str) -> BoardMembership:
         board, member = self.board(board_id), self.member(member_id)
@@ -300,13 +266,55 @@ class World:
         self, workspace_id: str, email: str, full_name: str, member_type: str, by: str
     ) -> Member:
         """Trello's invite by email: the account is found by email or made, and joins unconfirmed."""
+        member, new = self._account_for(email, full_name)
+        self.set_workspace_member(workspace_id, member.id, member_type, by, unconfirmed=new)
+        return member
+
+    def invite_to_board(self, board_id: str, email: str, full_name: str, member_type: str, by: str) -> Member:
+        """A board invitation by email: someone Trello knows by it is added; anyone else gets a new,
+        unconfirmed ("ghost") account on the board (`unconfirmedBoardInvitation`)."""
+        board = self.board(board_id)
+        member, new = self._account_for(email, full_name)
+        if not new:
+            self.set_board_member(board.id, member.id, member_type, by)
+            return member
+        if member_type not in BOARD_ROLES:
+            raise TrelloError(400, "invalid value for type")
+        board.memberships[member.id] = BoardMembership(new_id(), member.id, member_type, unconfirmed=True)
+        data = {"board": board.summary(), "idMember": member.id, "memberType": member_type}
+        self._record("unconfirmedBoardInvitation", by, data, [board.id], member=member)
+        return member
+
+    def confirm_member(self, member_id: str) -> Member:
+        """The invitee signs up: every membership of theirs is confirmed (`memberJoinedTrello`, sent to
+        the member's webhooks and to those of each workspace and board that invited them)."""
+        member = self.member(member_id)
+        if member.confirmed:
+            return member
+        member.confirmed = True
+        models = [member.id]
+        for workspace in self.workspaces_of(member.id):
+            workspace.memberships[member.id].unconfirmed = False
+            models.append(workspace.id)
+        for board in self.boards_of(member.id):
+            board.memberships[member.id].unconfirmed = False
+            models.append(board.id)
+        self._record("memberJoinedTrello", member.id, {"member": shapes.member(member, nested=True)}, models)
+        return member
+
+    def _account_for(self, email: str, full_name: str) -> tuple[Member, bool]:
+        """The account with this email, or a new unconfirmed one; True when it is new."""
+        if "@" not in email:
+            raise TrelloError(400, "invalid value for email")
         existing = next(
             (m for m in self.members.values() if m.email and m.email.lower() == email.lower()), None
         )
+        if existing is not None:
+            return existing, False
         username = email.split("@")[0].lower().replace(".", "")[:20] or "invitee"
-        member = existing or self.add_member_account(username + new_id()[-4:], full_name or username, email)
-        self.set_workspace_member(workspace_id, member.id, member_type, by, unconfirmed=existing is None)
-        return member
+        member = self.add_member_account(username + new_id()[-4:], full_name or username, email)
+        member.confirmed = False
+        return member, True
 
     def remove_workspace_member(
         self, workspace_id: str, member_id: str, by: str, *, from_boards: bool = False
@@ -332,6 +340,17 @@ class World:
         workspace.memberships[member.id].deactivated = value
         return workspace.memberships[member.id]
 
+    def deactivate_in_enterprise(self, member_id: str, value: bool) -> Member:
+        """An enterprise admin deactivates (or reactivates) the member: every workspace and board
+        membership of theirs is marked `deactivated`. No source says which action, if any, Trello sends
+        for it, so none is sent: the memberships' flags are what a reconcile reads."""
+        member = self.member(member_id)
+        for workspace in self.workspaces_of(member.id):
+            workspace.memberships[member.id].deactivated = value
+        for board in self.boards_of(member.id):
+            board.memberships[member.id].deactivated = value
+        return member
+
     def _record(
         self, kind: str, by: str, data: dict[str, Any], model_ids: list[str], *, member: Member | None = None
     ) -> Action:
@@ -343,10 +362,10 @@ class World:
             "date": now_iso(),
             "data": data,
             "display": {"translationKey": f"action_{kind}"},
-            "memberCreator": creator.public(),
+            "memberCreator": shapes.action_member(creator),
         }
         if member is not None:
-            body["member"] = member.public()
+            body["member"] = shapes.action_member(member)
         action = Action(body=body, model_ids=model_ids)
         self.actions.append(action)
         for listener in self.listeners:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,3 +118,27 @@ def member_id(snapshot: dict[str, Any], username: str) -> str:
 
 def board_id(snapshot: dict[str, Any], name: str) -> str:
     return next(b["id"] for b in snapshot["boards"] if b["name"] == name)
+
+
+@dataclass
+class Served:
+    """The emulator on a real port, for clients that make their own connections."""
+
+    base: str
+    app: Starlette
+
+
+@pytest.fixture
+def served_emulator() -> Iterator[Served]:
+    """The emulator under uvicorn in a thread of its own, for synchronous clients (requests, httpx)."""
+    config = EmulatorConfig(key=KEY, token=TOKEN, secret=SECRET)
+    app = create_emulator(config)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield Served(f"http://127.0.0.1:{port}", app)
+    server.should_exit = True
+    thread.join(10)

@@ -87,9 +87,12 @@ async def test_workspace_boards_follow_filter_and_fields(trello: httpx.AsyncClie
     assert set(boards[0]) == {"id", "name", "closed"}
 
 
-async def test_unknown_id_is_404_invalid_id(trello: httpx.AsyncClient) -> None:
-    response = await trello.get("/1/boards/5f0000000000000000000000/memberships", params=AUTH)
-    assert (response.status_code, response.text) == (404, "invalid id")
+async def test_an_unknown_id_is_404_and_a_malformed_one_400_invalid_id(trello: httpx.AsyncClient) -> None:
+    unknown = await trello.get("/1/boards/5f0000000000000000000000/memberships", params=AUTH)
+    malformed = await trello.get("/1/boards/not-an-id/memberships", params=AUTH)
+    assert (unknown.status_code, unknown.text) == (404, "The requested resource was not found.")
+    assert (malformed.status_code, malformed.text) == (400, "invalid id")
+    assert malformed.headers["content-type"].startswith("text/plain")
 
 
 async def test_observer_is_refused_below_premium(open_emulator: EmulatorFactory) -> None:

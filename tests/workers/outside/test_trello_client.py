@@ -97,8 +97,13 @@ async def _answer_200(url: str) -> int:
 
 
 async def test_unknown_id_is_not_found(trello_client: TrelloClient) -> None:
-    with pytest.raises(errors.TrelloNotFound, match="invalid id"):
+    with pytest.raises(errors.TrelloNotFound, match="not found"):
         await trello_client.board_memberships("5f0000000000000000000000")
+
+
+async def test_malformed_id_is_a_bad_request(trello_client: TrelloClient) -> None:
+    with pytest.raises(errors.TrelloBadRequest, match="invalid id"):
+        await trello_client.board_memberships("not-an-id")
 
 
 async def test_bad_token_is_unauthorized(open_trello: ClientFactory) -> None:
