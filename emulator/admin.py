@@ -34,6 +34,7 @@ class AdminApi:
         return [
             Route(base + "/state", e(self.state), methods=["GET"]),
             Route(base + "/members", e(self.create_member), methods=["POST"]),
+            Route(base + "/organizations", e(self.create_workspace), methods=["POST"]),
             Route(base + "/organizations/{id}/boards", e(self.create_board), methods=["POST"]),
             Route(
                 base + "/organizations/{id}/members/{member}", e(self.set_workspace_member), methods=["PUT"]
@@ -133,6 +134,19 @@ class AdminApi:
             body["username"], body.get("fullName", body["username"]), body.get("email")
         )
         return {**member.public(), "email": member.email}
+
+    async def create_workspace(self, request: Request) -> dict[str, Any]:
+        """A new workspace: `{"name", "displayName"?, "plan"?, "members": [{"username", "memberType"}]}`."""
+        body = await self.body(request)
+        workspace = self.world.add_workspace(
+            body["name"], body.get("displayName", body["name"]), body.get("plan", "standard")
+        )
+        for member in body.get("members", []):
+            found = self.world.member(member["username"])
+            self.world.set_workspace_member(
+                workspace.id, found.id, member.get("memberType", "normal"), by=found.id
+            )
+        return shapes.organization(workspace, "all")
 
     async def create_board(self, request: Request) -> dict[str, Any]:
         body = await self.body(request)

@@ -18,6 +18,7 @@ BOARD_MEMBER_ACTIONS = frozenset(
         "makeAdminOfBoard",
         "makeNormalMemberOfBoard",
         "makeObserverOfBoard",
+        "removeAdminFromBoard",
         "unconfirmedBoardInvitation",
     }
 )
@@ -32,8 +33,10 @@ ORGANIZATION_MEMBER_ACTIONS = frozenset(
     }
 )
 MEMBER_ACTIONS = frozenset({"updateMember", "memberJoinedTrello"})
+# A board's life as it changes who may see it: created or copied into a workspace, moved into or out of
+# one, closed or reopened. Trello has no `deleteBoard` action: a deleted board is found by the resync.
 BOARD_LIFECYCLE_ACTIONS = frozenset(
-    {"createBoard", "addToOrganizationBoard", "removeFromOrganizationBoard", "updateBoard", "deleteBoard"}
+    {"createBoard", "copyBoard", "addToOrganizationBoard", "removeFromOrganizationBoard", "updateBoard"}
 )
 MEMBERSHIP_ACTIONS = (
     BOARD_MEMBER_ACTIONS | ORGANIZATION_MEMBER_ACTIONS | MEMBER_ACTIONS | BOARD_LIFECYCLE_ACTIONS

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit
 from membership.members import snapshot
-from membership.models import Board, BoardAccess, Membership, Organization, User
+from membership.models import Board, BoardAccess, InviteBoardAccess, Membership, Organization, User
 from membership.rules import Actor
 from membership.vocabulary import Access, grant_access, grant_flags
 from membership.workspaces import linked_memberships, organization_by_trello_id, pending_members
@@ -101,3 +101,58 @@ async def membership_by_trello_ids(
         .where(Membership.organization_id == organization.id, User.trello_member_id == trello_member_id)
     )
     return organization, membership
+
+
+async def unlink_board(session: AsyncSession, actor: Actor, board: Board, *, reason: str, cause: str) -> None:
+    """Let go of a board Trello no longer has, or that left for a workspace the store does not link: its
+    access records (and invites' grants of it) go with it, all audited with the reason."""
+    removed = await _drop_access(session, board)
+    await session.delete(board)
+    await session.flush()
+    audit.record(
+        session, actor=actor, cause=cause, action="board_unlinked", entity="board", entity_id=board.id,
+        organization_id=board.organization_id,
+        before={"trello_board_id": board.trello_board_id, "name": board.name, "access": removed},
+        after={"reason": reason},
+    )  # fmt: skip
+
+
+async def move_board(
+    session: AsyncSession, actor: Actor, board: Board, organization_id: int, *, cause: str
+) -> None:
+    """A board moved in Trello to another linked workspace: the access its old workspace's members had
+    goes, and the board is the new workspace's, whose reconciles take it from here."""
+    removed = await _drop_access(session, board)
+    before = {"organization_id": board.organization_id, "access": removed}
+    board.organization_id = organization_id
+    await session.flush()
+    audit.record(
+        session, actor=actor, cause=cause, action="board_moved", entity="board", entity_id=board.id,
+        organization_id=organization_id, before=before,
+        after={"organization_id": organization_id, "trello_board_id": board.trello_board_id},
+    )  # fmt: skip
+
+
+async def _drop_access(session: AsyncSession, board: Board) -> list[dict[str, object]]:
+    """Delete the board's access records and invites' grants of it; returns what the access records were."""
+    rows = (await session.scalars(select(BoardAccess).where(BoardAccess.board_id == board.id))).all()
+    removed: list[dict[str, object]] = [
+        {"membership_id": a.membership_id, "can_read": a.can_read, "can_write": a.can_write} for a in rows
+    ]
+    await session.execute(delete(BoardAccess).where(BoardAccess.board_id == board.id))
+    await session.execute(delete(InviteBoardAccess).where(InviteBoardAccess.board_id == board.id))
+    return removed
+
+
+async def boards_filed_elsewhere(
+    session: AsyncSession, organization_id: int, trello_board_ids: list[str]
+) -> list[str]:
+    """Of these Trello boards, the ones the store files under another organization."""
+    if not trello_board_ids:
+        return []
+    rows = await session.scalars(
+        select(Board.trello_board_id).where(
+            Board.trello_board_id.in_(trello_board_ids), Board.organization_id != organization_id
+        )
+    )
+    return [board for board in rows.all() if board is not None]

@@ -37,6 +37,8 @@ from trellis.settings import Settings
 from trellis.supervisor import free_port, start_local_redis, stop_process
 from trellis.wiring import clients_config
 from workers.outside.clients import build_clients
+from workers.outside.trello import TrelloClient
+from workers.reconcile.board import reconcile_board
 from workers.workflows.adopt import adopt_workspace
 from workers.workflows.webhooks import ensure_webhooks
 
@@ -240,12 +242,31 @@ async def _story(settings: Settings, emulator: str, receiver: str, store: str, c
                 " off every board"
             )
 
+            await _guest(admin, trello, database, boards["Marketing"], console)
+
             console.rule("The end")
             await _final(admin, receiver, member_id, console)
     finally:
         await clients.aclose()
         await database.dispose()
         await redis.aclose()
+
+
+async def _guest(
+    admin: httpx.AsyncClient, trello: TrelloClient, database: Database, board: str, console: Console
+) -> None:
+    """Step 7: someone outside the workspace is put on a board by hand: a guest. Mirroring keeps them
+    and says so; enforcing would take them off (unless TRELLIS_ALLOW_GUESTS)."""
+    console.rule("7. A guest from outside the workspace is added to Marketing by hand")
+    person = {"username": "gus.guest", "fullName": "Gus Guest"}
+    guest = (await admin.post("/_emulator/members", json=person)).json()
+    await admin.put(f"/_emulator/boards/{board}/members/{guest['id']}", json={"type": "normal"})
+    report = await reconcile_board(trello, database, board, cause="demo: plan", apply=False)
+    assert report is not None
+    for op in report.plan.operations:
+        if op.member_id == guest["id"]:
+            console.print(f"trellis plan --board Marketing: {type(op).__name__} Gus Guest: {op.reason}")
+    console.print("mirroring keeps a guest; in enforce mode (authority local) Trellis would remove them")
 
 
 async def _tokens(database: Database) -> tuple[dict[str, str], dict[str, str]]:

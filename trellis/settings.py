@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     observer_fallback: Literal["normal", "skip"] = "normal"
     guard_max_members: int = Field(default=10, ge=1)
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
+    # Board members who are not members of the workspace (guests): mirroring keeps them; enforcing
+    # removes those the store does not grant, unless this allows them.
+    allow_guests: bool = False
     # The safety net: every linked workspace and board reconciled, and its webhooks checked.
     resync_interval_hours: int = Field(default=6, ge=1, le=24)
 

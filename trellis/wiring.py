@@ -85,6 +85,7 @@ def reconcile_policy(settings: Settings) -> Policy:
         observer_fallback=settings.observer_fallback,
         guard_members=settings.guard_max_members,
         guard_share=settings.guard_max_share,
+        allow_guests=settings.allow_guests,
     )
 
 

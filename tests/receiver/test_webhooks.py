@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,6 +52,20 @@ async def test_signed_membership_action_is_queued_for_apply_event(
     assert list(jobs) == [action_id]
     assert jobs[action_id].function == "apply_event"
     assert jobs[action_id].args == [payload]
+
+
+@pytest.mark.parametrize(
+    "name", ["zulip_adding_member_to_board.json", "zulip_removing_member_from_board.json"]
+)
+async def test_a_real_delivery_from_trello_is_queued_as_it_came(
+    client: httpx.AsyncClient, redis_client: Redis, name: str
+) -> None:
+    body = (Path(__file__).parents[1] / "fixtures" / "payloads" / name).read_bytes()
+
+    response = await post(client, body, signed_headers(body))
+
+    assert (response.status_code, response.json()["status"]) == (200, "queued")
+    assert list(await queued_jobs(redis_client)) == [response.json()["action_id"]]
 
 
 async def test_body_with_non_ascii_names_is_verified_over_its_utf8_bytes(

@@ -46,6 +46,7 @@ def test_demo_ends_with_the_removed_member_on_no_board(redis_url: str) -> None:
     assert "she is a workspace admin in Trello" in result.stdout
     assert "Trello removed her from the workspace only: still on Hiring, Roadmap, Support" in result.stdout
     assert "Annie Easley is on 0 boards" in result.stdout
+    assert "Skip Gus Guest: not a member in the store (a guest" in result.stdout
     assert "0 refused with 429" in result.stdout
 
 

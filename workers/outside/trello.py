@@ -88,6 +88,12 @@ class TrelloClient:
         params = {"filter": filter, "fields": "id,name,closed"}
         return as_list(await self.get(f"/organizations/{org_id}/boards", params, priority=priority))
 
+    async def board_state(self, board_id: str, *, priority: Priority = Priority.EVENT) -> dict[str, Any]:
+        """The board as a reconcile reads it, in one call: where it lives (`idOrganization`), whether it
+        is closed, and its memberships (`GET /boards/{id}?memberships=all`)."""
+        params = {"fields": "id,name,closed,idOrganization", "memberships": "all"}
+        return as_object(await self.get(f"/boards/{board_id}", params, priority=priority))
+
     async def board_memberships(
         self, board_id: str, *, priority: Priority = Priority.EVENT
     ) -> list[dict[str, Any]]:

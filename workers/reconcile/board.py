@@ -1,8 +1,10 @@
 """Reconciling one board: its members in Trello against the access the store gives them.
 
-`BoardSubject` is the board's side of `runner.reconcile`: it reads Trello's memberships and the store's
-view of the board, plans with `board_plan`, and applies each operation (Trello's board role, or the
-access the store records). `reconcile_board` puts the two together.
+`BoardSubject` is the board's side of `runner.reconcile`: it reads the board from Trello (where it lives,
+whether it is closed, its memberships: one call) and the store's view of it, plans with `board_plan`, and
+applies each operation (Trello's board role, or the access the store records). A board Trello no longer
+has, or that now lives in another workspace, is a fact to record, not a failure: the plan is then that
+one fact. `reconcile_board` puts the two together.
 """
 
 from __future__ import annotations
@@ -12,27 +14,40 @@ from dataclasses import dataclass, replace
 import structlog
 from sqlalchemy import update
 
-from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids, set_board_access
+from membership.boards import (
+    board_by_trello_id,
+    board_view,
+    membership_by_trello_ids,
+    move_board,
+    set_board_access,
+    unlink_board,
+)
 from membership.database import Database
 from membership.models import Organization
+from membership.workspaces import organization_by_trello_id
 from workers.outside import errors
 from workers.outside.limiter import Priority
 from workers.outside.trello import TrelloClient, has_observers
 from workers.reconcile.board_plan import (
     ActualBoard,
+    BoardFact,
     BoardOperation,
+    BoardPlan,
     DesiredBoard,
+    MoveBoard,
     RecordObservers,
     RemoveFromTrello,
     SetStoreAccess,
+    UnlinkBoard,
     plan_board,
+    plan_departure,
 )
 from workers.reconcile.plan import DEFAULT_POLICY, Policy
 from workers.reconcile.runner import RECONCILER, Observation, Report, audit_change, reconcile
 
 log = structlog.get_logger("workers.reconcile.board")
 
-BoardReport = Report[BoardOperation, RecordObservers]
+BoardReport = Report[BoardOperation, BoardFact]
 
 
 async def remember_observers(database: Database, organization_id: int, allowed: bool) -> None:
@@ -50,17 +65,27 @@ class BoardSubject:
     policy: Policy = DEFAULT_POLICY
     priority: Priority = Priority.EVENT
     kind: str = "board"
-    _observation: Observation[BoardOperation, RecordObservers] | None = None
+    _observation: Observation[BoardOperation, BoardFact] | None = None
     _workspace_id: str = ""
 
-    async def observe(self) -> Observation[BoardOperation, RecordObservers] | None:
+    async def observe(self) -> Observation[BoardOperation, BoardFact] | None:
+        async with self.database.transaction() as session:
+            board = await board_by_trello_id(session, self.board_id)
+            home = await session.get(Organization, board.organization_id) if board else None
+        if board is None or home is None:
+            return None  # not a board of ours: Trello is not asked
         # Trello first: the plan must not rest on a store read older than what Trello says.
-        memberships = await self.trello.board_memberships(self.board_id, priority=self.priority)
-        roles = {row["idMember"]: row["memberType"] for row in memberships}
+        try:
+            state = await self.trello.board_state(self.board_id, priority=self.priority)
+        except errors.ABSENT:  # an answer, not a failure: the board is gone
+            return await self._departed(home, board.id, None, exists=False)
+        if state.get("idOrganization") != home.trello_org_id:
+            return await self._departed(home, board.id, state.get("idOrganization"), exists=True)
+        roles = {row["idMember"]: row["memberType"] for row in state.get("memberships", [])}
         async with self.database.transaction() as session:
             board = await board_by_trello_id(session, self.board_id)
             if board is None:
-                return None
+                return None  # let go of meanwhile, by a workspace reconcile
             view = await board_view(session, board)
         organization = view.organization
         observers = organization.observers_allowed
@@ -86,10 +111,24 @@ class BoardSubject:
         self._observation = Observation(plan, organization.id, "trello_board", view.board.id)
         return self._observation
 
-    async def record(self, facts: list[RecordObservers], cause: str) -> None:
+    async def _departed(
+        self, home: Organization, board_id: int, now: str | None, *, exists: bool
+    ) -> Observation[BoardOperation, BoardFact]:
+        """The board is gone, or lives in another workspace now: a plan of that one fact."""
+        async with self.database.transaction() as session:
+            linked = now is not None and await organization_by_trello_id(session, now) is not None
+        fact = plan_departure(self.board_id, home.trello_org_id or "", now, linked, exists=exists)
+        plan = BoardPlan(f"board:{self.board_id}", facts=[fact])
+        self._observation = Observation(plan, home.id, "trello_board", board_id)
+        return self._observation
+
+    async def record(self, facts: list[BoardFact], cause: str) -> None:
         assert self._observation is not None
         for fact in facts:
-            await remember_observers(self.database, self._observation.organization_id, fact.allowed)
+            if isinstance(fact, RecordObservers):
+                await remember_observers(self.database, self._observation.organization_id, fact.allowed)
+            else:
+                await record_departure(self.database, fact, cause)
 
     async def apply(self, operation: BoardOperation, cause: str) -> bool:
         observation = self._observation
@@ -97,7 +136,11 @@ class BoardSubject:
         if isinstance(operation, SetStoreAccess):
             return await self._record_access(operation, cause)
         if isinstance(operation, RemoveFromTrello):
-            await self.trello.remove_board_member(self.board_id, operation.member_id)
+            try:
+                await self.trello.remove_board_member(self.board_id, operation.member_id)
+            except errors.ABSENT:  # someone removed them first (an offboarding, a person)
+                log.info("already not a member", member=operation.member_id, board=self.board_id)
+                return False
         else:
             await self.trello.set_board_member(self.board_id, operation.member_id, operation.role)
         async with self.database.transaction() as session:
@@ -121,6 +164,28 @@ class BoardSubject:
             board_id = self._observation.entity_id
             await set_board_access(session, RECONCILER, membership, board_id, operation.access, cause=cause)
         return True
+
+
+async def record_departure(database: Database, fact: UnlinkBoard | MoveBoard, cause: str) -> None:
+    """Record in the store that a board is gone or moved (the board's and the workspace's reconciles
+    may both find it: the second finds nothing left to do)."""
+    async with database.transaction() as session:
+        board = await board_by_trello_id(session, fact.board_id)
+        if board is None:
+            return
+        if isinstance(fact, UnlinkBoard):
+            await unlink_board(session, RECONCILER, board, reason=fact.reason, cause=cause)
+            return
+        target = await organization_by_trello_id(session, fact.workspace_id)
+        if target is not None and target.id != board.organization_id:
+            await move_board(session, RECONCILER, board, target.id, cause=cause)
+
+
+def departures(report: BoardReport | None) -> list[UnlinkBoard]:
+    """The boards a plan let go of that still exist in Trello (their webhooks to us must go)."""
+    if report is None:
+        return []
+    return [fact for fact in report.plan.facts if isinstance(fact, UnlinkBoard) and fact.exists]
 
 
 async def reconcile_board(

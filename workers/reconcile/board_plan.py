@@ -9,6 +9,9 @@ Reads nothing, writes nothing, so that `trellis plan`, the workers and the tests
 - Authority `local` (enforce): Trello follows the store. Authority `trello` (mirror): the store takes
   Trello's state, except for members with changes made through the membership API still to push,
   which Trello follows in both modes.
+- Someone on the board the store does not know (a guest: not a workspace member) is kept when guests are
+  allowed (the default when mirroring) and removed otherwise (the default when enforcing); a board admin
+  never is.
 - A plan that would remove or demote more than the guard allows is held for an operator, not applied.
 - Whether the workspace's plan has observers, when the store does not know yet, is a fact to remember.
 """
@@ -71,8 +74,41 @@ class RecordObservers:
     allowed: bool
 
 
+@dataclass(frozen=True)
+class UnlinkBoard:
+    """Let go of a board: Trello no longer has it (`exists` False), or it left for a workspace the store
+    does not link (its webhook to us must go too)."""
+
+    board_id: str
+    reason: str
+    exists: bool
+
+
+@dataclass(frozen=True)
+class MoveBoard:
+    """The board moved in Trello to another linked workspace: it is that workspace's from now on."""
+
+    board_id: str
+    workspace_id: str
+
+
 BoardOperation = SetTrelloRole | RemoveFromTrello | SetStoreAccess
-BoardPlan = Plan[BoardOperation, RecordObservers]
+BoardFact = RecordObservers | UnlinkBoard | MoveBoard
+BoardPlan = Plan[BoardOperation, BoardFact]
+
+
+def plan_departure(
+    board_id: str, home: str, now: str | None, linked: bool, *, exists: bool = True
+) -> UnlinkBoard | MoveBoard:
+    """What to record of a board that is no longer where the store has it: `home` is the workspace the
+    store files it under, `now` where Trello has it (None: no workspace, or no board at all when not
+    `exists`), `linked` whether the store links `now`."""
+    if not exists:
+        return UnlinkBoard(board_id, "Trello no longer has this board (deleted)", exists=False)
+    if now is not None and linked:
+        return MoveBoard(board_id, now)
+    where = f"workspace {now}, which Trellis does not link" if now else "no workspace"
+    return UnlinkBoard(board_id, f"moved from workspace {home} to {where}", exists=True)
 
 
 def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> BoardPlan:
@@ -80,7 +116,7 @@ def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> Bo
     for member in sorted(set(desired.access) | set(actual.roles)):
         role = actual.roles.get(member)
         if member not in desired.access:
-            operations.append(Skip(member, "not a member in the store: the workspace reconcile adopts them"))
+            operations.append(_guest(member, role, policy))
             continue
         local = desired.access[member]
         if member in desired.pending:
@@ -91,9 +127,18 @@ def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> Bo
             reason = f"Trello has them as {role or 'not a member'}; the store follows Trello"
             operations.append(SetStoreAccess(member, board_access(role), reason))
     losing = frozenset(op.member_id for op in operations if _takes_access(op, desired, actual))
-    facts = [] if desired.observers_known else [RecordObservers(policy.observers_allowed)]
+    facts: list[BoardFact] = [] if desired.observers_known else [RecordObservers(policy.observers_allowed)]
     held = _guard(losing, desired, actual, policy)
     return BoardPlan(f"board:{desired.board_id}", operations, held, losing, facts)
+
+
+def _guest(member: str, role: BoardRole | None, policy: Policy) -> BoardOperation | Skip:
+    """Someone on the board the store does not know: a guest (on the board, not in the workspace), or a
+    workspace member the workspace reconcile has yet to adopt."""
+    if policy.guests_allowed or role == "admin":
+        why = "guests are allowed" if policy.guests_allowed else "a board admin is never removed"
+        return Skip(member, f"not a member in the store (a guest, or not adopted yet): kept, {why}")
+    return RemoveFromTrello(member, "a guest the store does not grant (guests are not allowed)")
 
 
 def _push(

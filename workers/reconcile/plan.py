@@ -35,6 +35,13 @@ class Policy:
     observer_fallback: Literal["normal", "skip"] = "normal"
     guard_members: int = 10  # held when more than this many people would lose access ...
     guard_share: float = 0.2  # ... or more than this share of the scope; never for one person alone
+    # Board members the store does not know (guests: not members of the workspace) are kept when
+    # mirroring; when enforcing, only if this allows them.
+    allow_guests: bool = False
+
+    @property
+    def guests_allowed(self) -> bool:
+        return self.authority == "trello" or self.allow_guests
 
 
 DEFAULT_POLICY = Policy()

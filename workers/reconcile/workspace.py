@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from membership.boards import membership_by_trello_ids
+import structlog
+
+from membership.boards import boards_filed_elsewhere, membership_by_trello_ids
 from membership.database import Database
 from membership.models import Organization
 from membership.vocabulary import trello_workspace_role
@@ -27,6 +29,8 @@ from membership.workspaces import (
 from workers.outside import errors
 from workers.outside.limiter import Priority
 from workers.outside.trello import TrelloClient, has_observers
+from workers.reconcile.board import record_departure
+from workers.reconcile.board_plan import MoveBoard, UnlinkBoard, plan_departure
 from workers.reconcile.plan import DEFAULT_POLICY, Policy
 from workers.reconcile.runner import RECONCILER, Observation, Report, audit_change, reconcile
 from workers.reconcile.workspace_plan import (
@@ -46,6 +50,8 @@ from workers.reconcile.workspace_plan import (
     board_facts,
     plan_workspace,
 )
+
+log = structlog.get_logger("workers.reconcile.workspace")
 
 WorkspaceReport = Report[WorkspaceOperation, WorkspaceFact]
 
@@ -85,8 +91,10 @@ class WorkspaceSubject:
             if organization is None:
                 return None
             view = await workspace_view(session, organization)
+            elsewhere = await boards_filed_elsewhere(session, organization.id, [b.id for b in boards])
         known = {id_: TrelloBoard(id_, board.name, board.closed) for id_, board in view.boards.items()}
-        facts = board_facts(known, boards)
+        facts = board_facts(self.workspace_id, known, boards, elsewhere)
+        facts += await self._departures(set(known) - {b.id for b in boards})
         if organization.observers_allowed != has_observers(workspace):
             facts.append(RecordWorkspaceObservers(has_observers(workspace)))
         policy = replace(self.policy, authority="local" if organization.authority == "local" else "trello")
@@ -97,11 +105,36 @@ class WorkspaceSubject:
         )
         return self._observation
 
+    async def _departures(self, missing: set[str]) -> list[WorkspaceFact]:
+        """Boards the store has here that Trello no longer lists here: each is asked after (rare, one
+        call each), to tell a deleted board from one that moved."""
+        facts: list[WorkspaceFact] = []
+        for board_id in sorted(missing):
+            try:
+                state = await self.trello.board_state(board_id, priority=self.priority)
+            except errors.ABSENT:
+                facts.append(plan_departure(board_id, self.workspace_id, None, False, exists=False))
+                continue
+            except errors.TrelloUnauthorized:  # moved where the token cannot see: left for a person
+                log.warning("board no longer visible to the token", board=board_id)
+                continue
+            now = state.get("idOrganization")
+            if now != self.workspace_id:
+                async with self.database.transaction() as session:
+                    linked = now is not None and await organization_by_trello_id(session, now) is not None
+                facts.append(plan_departure(board_id, self.workspace_id, now, linked))
+        return facts
+
     async def record(self, facts: list[WorkspaceFact], cause: str) -> None:
         assert self._observation is not None
         organization_id = self._observation.organization_id
+        for departed in facts:
+            if isinstance(departed, UnlinkBoard | MoveBoard):
+                await record_departure(self.database, departed, cause)
         async with self.database.transaction() as session:
             for fact in facts:
+                if isinstance(fact, UnlinkBoard | MoveBoard):
+                    continue
                 if isinstance(fact, LinkBoard):
                     await link_board(
                         session, RECONCILER, organization_id, fact.board_id, name=fact.name,
@@ -162,8 +195,18 @@ def offboardings(report: WorkspaceReport) -> list[str]:
 
 
 def linked_boards(report: WorkspaceReport) -> list[str]:
-    """The boards the plan links (linked just now, or, planning, to be linked)."""
-    return [fact.board_id for fact in report.plan.facts if isinstance(fact, LinkBoard)]
+    """The boards the plan links or moves here (just now, or, planning, to be)."""
+    here = report.plan.scope.removeprefix("workspace:")
+    return [
+        fact.board_id
+        for fact in report.plan.facts
+        if isinstance(fact, LinkBoard) or (isinstance(fact, MoveBoard) and fact.workspace_id == here)
+    ]
+
+
+def departures(report: WorkspaceReport) -> list[UnlinkBoard]:
+    """The boards the plan let go of that still exist in Trello (their webhooks to us must go)."""
+    return [fact for fact in report.plan.facts if isinstance(fact, UnlinkBoard) and fact.exists]
 
 
 async def reconcile_workspace(

@@ -15,8 +15,10 @@ models"): store roles `owner` and `admin` are Trello's workspace `admin`, `membe
 - A Trello workspace admin is never demoted or removed by a reconcile, as on boards: the token Trellis
   runs with belongs to one, and an admin who is not in the store should be looked at by a person.
 - The mass-change guard holds a plan that takes access from too many people at once.
-- Facts, never held: boards Trello lists that the store has not linked are linked, names and closed
-  flags kept current (`board_facts`), and whether the workspace's plan has observers.
+- Facts, never held: boards Trello lists that the store has not linked are linked (or, filed under
+  another linked workspace, moved here), names and closed flags kept current (`board_facts`), boards
+  the store has that Trello no longer lists here are let go of or moved, and whether the workspace's
+  plan has observers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from membership.vocabulary import ROLE_RANK, StoreRole, WorkspaceRole, store_role, workspace_role
+from workers.reconcile.board_plan import MoveBoard, UnlinkBoard
 from workers.reconcile.plan import Plan, Policy, Skip, guard
 
 
@@ -132,17 +135,26 @@ class RecordWorkspaceObservers:
 
 
 WorkspaceOperation = AdoptMember | SetStoreRole | Offboard | SetWorkspaceRole | RemoveFromWorkspace
-WorkspaceFact = LinkBoard | UpdateBoard | RecordWorkspaceObservers
+WorkspaceFact = LinkBoard | UpdateBoard | RecordWorkspaceObservers | UnlinkBoard | MoveBoard
 WorkspacePlan = Plan[WorkspaceOperation, WorkspaceFact]
 
 
-def board_facts(known: Mapping[str, TrelloBoard], boards: Iterable[TrelloBoard]) -> list[WorkspaceFact]:
+def board_facts(
+    workspace_id: str,
+    known: Mapping[str, TrelloBoard],
+    boards: Iterable[TrelloBoard],
+    elsewhere: Iterable[str] = (),
+) -> list[WorkspaceFact]:
     """The boards to link, and the linked ones whose name or closed flag changed in Trello. `known`: the
-    store's boards of the workspace, as the same shape."""
+    store's boards of the workspace, as the same shape; `elsewhere`: boards Trello lists here that the
+    store files under another workspace (they moved here)."""
     facts: list[WorkspaceFact] = []
+    moved_here = set(elsewhere)
     for board in boards:
         stored = known.get(board.id)
-        if stored is None:
+        if board.id in moved_here:
+            facts.append(MoveBoard(board.id, workspace_id))
+        elif stored is None:
             facts.append(LinkBoard(board.id, board.name, board.closed))
         elif stored != board:
             facts.append(UpdateBoard(board.id, board.name, board.closed))

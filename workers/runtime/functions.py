@@ -19,7 +19,9 @@ from membership import approvals
 from membership.events import record_event
 from membership.workspaces import workspace_of_model
 from workers.outside.limiter import Priority
+from workers.reconcile.board import departures as board_departures
 from workers.reconcile.board import reconcile_board as reconcile_board_
+from workers.reconcile.workspace import departures as workspace_departures
 from workers.reconcile.workspace import linked_boards, offboardings
 from workers.reconcile.workspace import reconcile_workspace as reconcile_workspace_
 from workers.runtime import resync
@@ -129,6 +131,7 @@ async def reconcile_board(
         )  # fmt: skip
     if report is None:
         return "board not linked"
+    await forget(context, [fact.board_id for fact in board_departures(report)])
     if report.approval_id is not None:
         return f"held for approval {report.approval_id}"
     return f"{len(report.applied)} applied, {len(report.refused)} refused"
@@ -155,6 +158,7 @@ async def reconcile_workspace(
     if report is None:
         return "workspace not linked"
     leaving, new_boards = offboardings(report), linked_boards(report)
+    await forget(context, [fact.board_id for fact in workspace_departures(report)])
     for member in leaving:
         await context.queue.enqueue(builders.offboard_member(workspace_id, member, cause))
     if new_boards:
@@ -224,6 +228,12 @@ async def approved_members(context: WorkerContext, approval_id: int | None) -> f
         return None
     async with context.database.transaction() as session:
         return await approvals.approved_members(session, approval_id)
+
+
+async def forget(context: WorkerContext, board_ids: list[str]) -> None:
+    """Our webhooks on boards a reconcile let go of that live on elsewhere."""
+    if board_ids and context.config.callback_url:
+        await webhooks.forget_webhooks(context.trello, context.config.callback_url, board_ids)
 
 
 def priority_of(bulk: bool) -> Priority:

@@ -8,6 +8,7 @@ webhook is switched on again (that also clears its failure count); a missing one
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,21 @@ async def webhook_status(
         if hook.get("callbackURL") == callback_url
     }
     return [WebhookStatus(model, ours.get(model.id)) for model in await watched_models(database)]
+
+
+async def forget_webhooks(trello: TrelloClient, callback_url: str, model_ids: list[str]) -> list[str]:
+    """Delete our webhooks on models we let go of (a board moved to a workspace we do not link); returns
+    the ones deleted. One that is gone already is what was wanted."""
+    if not model_ids:
+        return []
+    wanted, deleted = set(model_ids), []
+    for hook in await trello.webhooks():
+        if hook.get("callbackURL") == callback_url and hook.get("idModel") in wanted:
+            with contextlib.suppress(*errors.ABSENT):
+                await trello.delete_webhook(hook["id"])
+            deleted.append(hook["idModel"])
+    log.info("webhooks of boards let go of deleted", boards=deleted)
+    return deleted
 
 
 async def ensure_webhooks(

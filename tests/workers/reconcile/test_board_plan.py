@@ -28,6 +28,7 @@ policies = st.builds(
     observer_fallback=st.sampled_from(["normal", "skip"]),
     guard_members=st.integers(1, 10),
     guard_share=st.sampled_from([0.2, 0.5, 1.0]),
+    allow_guests=st.booleans(),
 )
 
 
@@ -120,11 +121,22 @@ def test_observers_are_never_asked_of_a_plan_without_them(board: Any, policy: Po
 
 @settings(max_examples=800)
 @given(board=boards(), policy=policies)
-def test_members_unknown_to_the_store_are_reported_and_left_alone(board: Any, policy: Policy) -> None:
+def test_guests_are_kept_when_allowed_and_removed_when_not_board_admins_aside(
+    board: Any, policy: Policy
+) -> None:
     desired, actual = board
     for op in plan_board(desired, actual, policy).operations:
         if op.member_id not in desired.access:
-            assert isinstance(op, Skip)
+            kept = policy.guests_allowed or actual.roles[op.member_id] == "admin"
+            assert isinstance(op, Skip if kept else RemoveFromTrello)
+
+
+def test_guests_are_kept_when_mirroring_and_removed_when_enforcing_unless_allowed() -> None:
+    desired, actual = DesiredBoard("b", {}), ActualBoard("b", {"guest": "normal"})
+    [mirrored] = plan_board(desired, actual, Policy(authority="trello")).operations
+    [enforced] = plan_board(desired, actual, Policy(authority="local")).operations
+    [allowed] = plan_board(desired, actual, Policy(authority="local", allow_guests=True)).operations
+    assert (type(mirrored), type(enforced), type(allowed)) == (Skip, RemoveFromTrello, Skip)
 
 
 @settings(max_examples=300)
