@@ -79,6 +79,12 @@ def deactivate_account(approval_id: int) -> Job:
     return Job("deactivate_account", (approval_id,), job_id=f"deactivate-account:{approval_id}")
 
 
+def full_resync(reason: str) -> Job:
+    """Reconcile every linked workspace and board, sweep the outbox, check the webhooks (what the
+    scheduled resync does, asked for now)."""
+    return Job("full_resync", (), {"reason": reason})
+
+
 def ensure_webhooks(reason: str) -> Job:
     """Check that every linked workspace and open board has an active webhook (idempotent: a check that
     finds them all costs one call)."""

@@ -169,3 +169,36 @@ async def test_a_copied_board_is_linked_and_watched_by_the_next_workspace_reconc
         assert await board_by_trello_id(session, copy["id"]) is not None
     await database.dispose()
     assert copy["id"] in await watched(services)
+
+
+async def test_a_resync_after_a_deletion_a_move_a_copy_and_a_guest_ends_with_no_dead_letter(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_client: Redis
+) -> None:
+    settings = settings_for(make_settings, services)
+    state, _, roadmap = await prepared(services, sqlite_url, redis_client, settings, "local")
+    boards = {b["name"]: b["id"] for b in state["boards"]}
+    async with httpx.AsyncClient(base_url=services["emulator"]) as trello:
+        await trello.delete(f"/_emulator/boards/{roadmap}")
+        await trello.put(f"/_emulator/boards/{boards['Hiring']}", json={"idOrganization": None})
+        copy = (
+            await trello.post(f"/_emulator/boards/{boards['Support']}/copy", json={"name": "Support 2"})
+        ).json()
+        guest = (await trello.post("/_emulator/members", json={"username": "gus", "fullName": "Gus"})).json()
+        await trello.put(
+            f"/_emulator/boards/{boards['Marketing']}/members/{guest['id']}", json={"type": "normal"}
+        )
+        assert (await trello.post("/_emulator/deliveries/settle")).json()["settled"]
+        await trello.post("/_emulator/counters/reset")
+
+        await JobQueue(redis_client, QUEUE).enqueue(builders.full_resync("test"))
+        await run_worker(settings)
+        await run_worker(settings)  # the boards the resync linked get their first reconcile
+
+        counted = (await trello.get("/_emulator/counters")).json()["requests"]
+        calls = sum(n for bucket, n in counted.items() if bucket.startswith("token:"))
+    print(f"resync after a deletion, a move, a copy and a guest: {calls} Trello calls")
+    assert await DeadLetters(redis_client).list() == []
+    assert await unlinked(sqlite_url, roadmap) is not None
+    assert guest["id"] not in await members_of(services, boards["Marketing"])  # enforcing: guests go
+    assert copy["id"] in await watched(services)
+    assert boards["Hiring"] not in await watched(services)
