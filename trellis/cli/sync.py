@@ -168,6 +168,11 @@ def webhooks_ensure(cli: CliContext) -> None:
     click.echo(
         f"{len(report.ok)} ok, {len(report.created)} created, {len(report.reactivated)} reactivated, "
         f"{len(report.failed)} failed"
+        + (
+            f", {len(report.gone)} board(s) gone from Trello (let go of by their next reconcile)"
+            if report.gone
+            else ""
+        )
     )
     for model, why in report.failed:
         click.echo(f"  {model}: {why}", err=True)

@@ -199,9 +199,11 @@ async def ensure_webhooks(ctx: dict[str, Any], reason: str = "") -> str:
     if not callback_url:
         return "no callback URL configured (TRELLIS_CALLBACK_URL): nothing to register"
     report = await webhooks.ensure_webhooks(context.trello, context.database, callback_url)
+    for board in report.gone:
+        await context.scopes.mark(Scope("board", board), reason=f"{reason or 'webhook check'}: board gone")
     return (
         f"{len(report.ok)} ok, {len(report.created)} created, {len(report.reactivated)} reactivated, "
-        f"{len(report.failed)} failed"
+        f"{len(report.failed)} failed, {len(report.gone)} board(s) gone"
     )
 
 

@@ -50,6 +50,7 @@ class EnsureReport:
     created: list[str] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (model, why)
+    gone: list[str] = field(default_factory=list)  # boards Trello no longer has: to reconcile, not retry
 
 
 async def watched_models(database: Database) -> list[WatchedModel]:
@@ -109,10 +110,13 @@ async def ensure_webhooks(
             if "already exists" in str(exc):
                 report.ok.append(model)
                 continue
+            if status.model.kind == "board" and isinstance(exc, errors.ABSENT):
+                report.gone.append(model)  # deleted since it was linked: its reconcile lets it go
+                continue
             report.failed.append((model, str(exc)))
             log.warning("webhook not registered", model=model, error=type(exc).__name__, detail=str(exc))
     log.info(
         "webhooks checked", ok=len(report.ok), created=len(report.created),
-        reactivated=len(report.reactivated), failed=len(report.failed),
+        reactivated=len(report.reactivated), failed=len(report.failed), gone=len(report.gone),
     )  # fmt: skip
     return report
