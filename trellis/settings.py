@@ -7,6 +7,7 @@ Secrets are ``SecretStr`` so that ``repr``, logs and tracebacks show them masked
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     allow_guests: bool = False
     # The safety net: every linked workspace and board reconciled, and its webhooks checked.
     resync_interval_hours: int = Field(default=6, ge=1, le=24)
+    # A delivery whose action is older than this (seconds, or an ISO 8601 duration such as PT6H) is
+    # recorded and reconciled, but starts no offboarding: Trello signs no time, so a captured delivery
+    # could otherwise be replayed at will. Trello's own retries end well within the default.
+    max_event_age: timedelta = timedelta(hours=6)
 
     # Logging.
     log_format: LogFormat = "auto"
@@ -100,6 +105,21 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("max_event_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # An environment variable is a string: plain digits are seconds, as for the other durations.
+        return (
+            float(value) if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit() else value
+        )
+
+    @field_validator("max_event_age")
+    @classmethod
+    def _positive_age(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be a positive duration")
         return value
 
     @field_validator("database_url")

@@ -103,6 +103,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         ),
         scim_deactivate=settings.scim_deactivate,
         callback_url=settings.callback_url,
+        max_event_age_seconds=settings.max_event_age.total_seconds(),
         job_timeout_seconds=settings.job_timeout_seconds,
         concurrency=settings.worker_concurrency,
         reconcile_debounce_seconds=settings.reconcile_debounce_seconds,

@@ -44,6 +44,8 @@ class WorkerConfig:
     # What offboarding does to the person's Atlassian account: nothing, ask an operator, or deactivate.
     scim_deactivate: ScimPolicy = "never"
     callback_url: str | None = None  # where Trello calls us back: the webhooks `ensure_webhooks` keeps
+    # An action older than this (by its own date) starts no offboarding by itself: only reconciles.
+    max_event_age_seconds: float = 6 * 3600
     job_timeout_seconds: int = 60
     concurrency: int = 16
     reconcile_debounce_seconds: float = 1.0

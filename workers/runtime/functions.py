@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -52,13 +53,19 @@ async def apply_event(ctx: dict[str, Any], body: dict[str, Any]) -> str:
         # Level-triggered: the action only says where to look again. Marking again for a duplicate is
         # harmless (marks coalesce) and covers a first run that died between recording and marking.
         if context.clients.trello is not None:
-            await follow_up(context, delivery)
+            await follow_up(context, delivery, first=recorded)
     return "recorded" if recorded else "duplicate"
 
 
-async def follow_up(context: WorkerContext, delivery: Delivery) -> None:
+async def follow_up(context: WorkerContext, delivery: Delivery, *, first: bool) -> None:
     """The reconciles an action calls for: its board's, its workspace's, and an offboarding for a
-    member removed from a workspace."""
+    member removed from a workspace.
+
+    Only reconciles follow an action seen before (`first` False: a retried or replayed delivery) or
+    one older than `max_event_age` (Trello signs no time, so a captured delivery can be replayed at
+    will): they read Trello as it is now. An offboarding acts on what the action says, so it follows
+    only a fresh action's first delivery; a departure it misses is still found by the workspace's
+    reconcile."""
     reason = f"action:{delivery.action_id}"
     board = board_of(delivery.action)
     if board is not None:
@@ -72,7 +79,20 @@ async def follow_up(context: WorkerContext, delivery: Delivery) -> None:
             await context.scopes.mark(Scope("workspace", workspace), reason=reason)
             member = member_of(delivery.action)
             if delivery.type == "removeMemberFromOrganization" and member is not None:
-                await context.queue.enqueue(builders.offboard_member(workspace, member, reason))
+                if first and is_fresh(delivery, context.config.max_event_age_seconds):
+                    await context.queue.enqueue(builders.offboard_member(workspace, member, reason))
+                else:
+                    log.info("no offboarding for a repeated or old delivery", member=member)
+
+
+def is_fresh(delivery: Delivery, max_age_seconds: float) -> bool:
+    """Whether the action happened within `max_age_seconds` (by the date Trello gave it)."""
+    when = delivery.date
+    if when is None:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds() <= max_age_seconds
 
 
 @job
