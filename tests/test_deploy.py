@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,14 @@ def test_the_image_is_multi_stage_slim_and_not_root() -> None:
     assert user[-1] not in ("root", "0")
     assert f"TRELLIS_PORT={PORT}" in dockerfile
     assert 'ENTRYPOINT ["trellis"]' in dockerfile
+
+
+def test_the_image_builds_from_every_package_the_distribution_installs() -> None:
+    pyproject = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    packages = {name.rstrip("*") for name in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {
+        line.split()[1]
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    }
+    assert packages <= copied

@@ -1,7 +1,7 @@
 """The Trello REST client: typed methods for the calls Trellis makes, under the shared limiter.
 
 Key and token travel in the OAuth header, never in URLs, so they stay out of logs and error messages.
-Retries follow `workers.remote`.
+Retries follow `workers.outside.remote`.
 """
 
 from __future__ import annotations
