@@ -132,6 +132,7 @@ CHANGES: dict[str, Change] = {
     "makeAdminOfBoard": board_role_changed,
     "makeNormalMemberOfBoard": board_role_changed,
     "makeObserverOfBoard": board_role_changed,
+    "removeAdminFromBoard": board_role_changed,
     "unconfirmedBoardInvitation": board_role_changed,
     "addMemberToOrganization": someone_joined,
     "removeMemberFromOrganization": someone_left,
@@ -142,10 +143,10 @@ CHANGES: dict[str, Change] = {
     "updateMember": someone_joined,
     "memberJoinedTrello": someone_joined,
     "createBoard": board_created,
+    "copyBoard": board_created,
     "addToOrganizationBoard": board_created,
     "removeFromOrganizationBoard": board_created,
     "updateBoard": board_created,
-    "deleteBoard": board_created,
 }
 
 
