@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import shapes
 from emulator.calls import Call
-from emulator.models import Board, BoardMembership, TrelloError
+from emulator.models import Board, TrelloError
+from emulator.rest.memberships import listing, members_answer
 from emulator.rest.organizations import member_type
 
 if TYPE_CHECKING:
@@ -37,27 +38,9 @@ async def get_board_field(api: TrelloApi, call: Call) -> dict[str, Any]:
     return shapes.value(shapes.board(api.board_of(call), "all"), call.path("field"))
 
 
-def keep(membership: BoardMembership, wanted: str) -> bool:
-    if wanted in ("all", "me"):
-        return True
-    if wanted == "active":
-        return not membership.deactivated and not membership.unconfirmed
-    if wanted in ("admin", "admins"):
-        return membership.member_type == "admin"
-    if wanted in ("normal", "observer"):
-        return membership.member_type == wanted
-    if wanted == "deactivated":
-        return membership.deactivated
-    raise TrelloError(400, "invalid value for filter")
-
-
 def rows(api: TrelloApi, call: Call, board: Board, *, with_member: bool) -> list[dict[str, Any]]:
-    wanted, fields = call.text("filter", "all") or "all", call.params.get("member_fields")
-    return [
-        shapes.membership(m, api.world.members[m.member_id], with_member=with_member, member_fields=fields)
-        for m in board.memberships.values()
-        if keep(m, wanted) and (wanted != "me" or m.member_id == call.member.id)
-    ]
+    wanted = call.text("filter", "all") or "all"
+    return listing(api, call, board.memberships.values(), wanted, with_member=with_member)
 
 
 async def memberships(api: TrelloApi, call: Call) -> list[dict[str, Any]]:
@@ -71,21 +54,11 @@ async def members(api: TrelloApi, call: Call) -> list[dict[str, Any]]:
     ]
 
 
-def members_answer(api: TrelloApi, board: Board) -> dict[str, Any]:
-    """What Trello answers a change of a board's members with: the board, its members and memberships."""
-    members = api.world.members
-    return {
-        "id": board.id,
-        "members": [shapes.member(members[m], nested=True) for m in board.memberships],
-        "memberships": [shapes.membership(m, members[m.member_id]) for m in board.memberships.values()],
-    }
-
-
 async def set_member(api: TrelloApi, call: Call) -> dict[str, Any]:
     board = api.board_of(call, admin=True)
     member = api.world.member(call.path("member"))
     api.world.set_board_member(board.id, member.id, member_type(call), by=call.member.id)
-    return members_answer(api, board)
+    return members_answer(api, board.id, board.memberships)
 
 
 async def invite_by_email(api: TrelloApi, call: Call) -> dict[str, Any]:
@@ -93,14 +66,14 @@ async def invite_by_email(api: TrelloApi, call: Call) -> dict[str, Any]:
     api.world.invite_to_board(
         board.id, call.text("email") or "", call.text("fullName") or "", member_type(call), by=call.member.id
     )
-    return members_answer(api, board)
+    return members_answer(api, board.id, board.memberships)
 
 
 async def remove_member(api: TrelloApi, call: Call) -> dict[str, Any]:
     board = api.board_of(call, admin=True)
     member = api.world.member(call.path("member"))
     api.world.remove_board_member(board.id, member.id, by=call.member.id)
-    return members_answer(api, board)
+    return members_answer(api, board.id, board.memberships)
 
 
 async def create_board(api: TrelloApi, call: Call) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import shapes
 from emulator.calls import Call
-from emulator.models import TrelloError, Workspace, WorkspaceMembership
+from emulator.models import TrelloError, Workspace
+from emulator.rest.memberships import keep, listing, members_answer
 
 if TYPE_CHECKING:
     from emulator.trello import RouteSpec, TrelloApi
@@ -36,28 +37,9 @@ async def get_organization_field(api: TrelloApi, call: Call) -> dict[str, Any]:
     return shapes.value(organization_json(api, api.workspace_of(call), "all"), call.path("field"))
 
 
-def keep(membership: WorkspaceMembership, wanted: str) -> bool:
-    """Trello's membership filters: all, active, admin(s), normal, deactivated."""
-    if wanted in ("all", "me"):
-        return True
-    if wanted == "active":
-        return not membership.deactivated and not membership.unconfirmed
-    if wanted == "deactivated":
-        return membership.deactivated
-    if wanted in ("admin", "admins"):
-        return membership.member_type == "admin"
-    if wanted == "normal":
-        return membership.member_type == "normal"
-    raise TrelloError(400, "invalid value for filter")
-
-
 def rows(api: TrelloApi, call: Call, workspace: Workspace, wanted: str) -> list[dict[str, Any]]:
-    with_member, fields = call.flag("member"), call.params.get("member_fields")
-    return [
-        shapes.membership(m, api.world.members[m.member_id], with_member=with_member, member_fields=fields)
-        for m in workspace.memberships.values()
-        if keep(m, wanted) and (wanted != "me" or m.member_id == call.member.id)
-    ]
+    memberships = workspace.memberships.values()
+    return listing(api, call, memberships, wanted, with_member=call.flag("member"))
 
 
 async def memberships(api: TrelloApi, call: Call) -> list[dict[str, Any]]:
@@ -70,7 +52,7 @@ async def members(api: TrelloApi, call: Call) -> list[dict[str, Any]]:
     return [
         shapes.member(api.world.members[m.member_id], call.params.get("fields"), nested=True)
         for m in workspace.memberships.values()
-        if wanted in ("all", "normal", "members") or keep(m, wanted)
+        if wanted in ("all", "normal", "members") or keep(m, wanted, call.member.id)
     ]
 
 
@@ -88,19 +70,6 @@ async def organization_boards(api: TrelloApi, call: Call) -> list[dict[str, Any]
     return boards(api, workspace, call.text("filter", "all") or "all", call.params.get("fields"))
 
 
-def members_answer(api: TrelloApi, workspace: Workspace) -> dict[str, Any]:
-    """What Trello answers a change of a workspace's members with: the workspace and its members."""
-    return {
-        "id": workspace.id,
-        "members": [shapes.member(api.world.members[m], nested=True) for m in workspace.memberships],
-        "memberships": rows_plain(api, workspace),
-    }
-
-
-def rows_plain(api: TrelloApi, workspace: Workspace) -> list[dict[str, Any]]:
-    return [shapes.membership(m, api.world.members[m.member_id]) for m in workspace.memberships.values()]
-
-
 async def invite_by_email(api: TrelloApi, call: Call) -> dict[str, Any]:
     workspace = api.workspace_of(call, admin=True)
     member = api.world.invite_to_workspace(
@@ -110,7 +79,7 @@ async def invite_by_email(api: TrelloApi, call: Call) -> dict[str, Any]:
         member_type(call),
         by=call.member.id,
     )
-    return {**members_answer(api, workspace), "idMember": member.id}
+    return {**members_answer(api, workspace.id, workspace.memberships), "idMember": member.id}
 
 
 def member_type(call: Call, default: str = "normal") -> str:
@@ -127,7 +96,7 @@ async def set_member(api: TrelloApi, call: Call) -> dict[str, Any]:
     if kind == "observer":
         raise TrelloError(400, "invalid value for type")
     api.world.set_workspace_member(workspace.id, member.id, kind, by=call.member.id)
-    return members_answer(api, workspace)
+    return members_answer(api, workspace.id, workspace.memberships)
 
 
 async def remove_member(api: TrelloApi, call: Call) -> dict[str, Any]:
@@ -142,7 +111,7 @@ def _remove(api: TrelloApi, call: Call, *, from_boards: bool) -> dict[str, Any]:
     workspace = api.workspace_of(call, admin=True)
     member = api.world.member(call.path("member"))
     api.world.remove_workspace_member(workspace.id, member.id, by=call.member.id, from_boards=from_boards)
-    return members_answer(api, workspace)
+    return members_answer(api, workspace.id, workspace.memberships)
 
 
 async def deactivate(api: TrelloApi, call: Call) -> dict[str, Any]:
@@ -152,7 +121,7 @@ async def deactivate(api: TrelloApi, call: Call) -> dict[str, Any]:
     if value is None:
         raise TrelloError(400, "invalid value for value")
     api.world.set_deactivated(workspace.id, member.id, value)
-    return members_answer(api, workspace)
+    return members_answer(api, workspace.id, workspace.memberships)
 
 
 ROUTES: list[RouteSpec] = [
