@@ -12,6 +12,7 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from jobs import builders
 from jobs.queue import Job, JobQueue
 from membership import outbox
 from membership.boards import board_by_trello_id, board_view, membership_by_trello_ids
@@ -23,6 +24,7 @@ from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
 from tests.stack import (
     KEY,
+    QUEUE,
     TOKEN,
     api_member_id,
     emulator_state,
@@ -288,3 +290,54 @@ async def test_an_accepted_invite_becomes_a_trello_invitation_and_a_linked_membe
     assert linked.trello_member_id is not None
     rows = {m["idMember"]: m for m in (await emulator_state(services))["workspaces"][0]["memberships"]}
     assert rows[linked.trello_member_id]["unconfirmed"] is True
+
+
+async def test_an_invitee_who_joins_trello_stays_linked_with_the_boards_the_invite_granted(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_client: Redis
+) -> None:
+    state = await emulator_state(services)
+    await store_like_trello(sqlite_url, state, authority="trello")
+    settings = settings_for(make_settings, services)
+    await JobQueue(redis_client, QUEUE).enqueue(builders.ensure_webhooks("test"))
+    await run_worker(settings)
+    roadmap = next(b["id"] for b in state["boards"] if b["name"] == "Roadmap")
+    receiver = services["callback"].removesuffix("/webhooks/trello")
+    owner = {"authorization": f"Bearer {await owner_token(sqlite_url)}"}
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        newcomer = await create_user(session, "joiner@example.com", "Jo Iner", actor=Actor.system("test"))
+        _, token = await create_token(session, "joiner@example.com")
+        board = await board_by_trello_id(session, roadmap)
+        assert board is not None
+    grant = [{"board_id": board.id, "can_read": True, "can_write": True}]
+    async with httpx.AsyncClient(base_url=receiver) as api:
+        invite = await api.post(
+            "/organizations/me/invites",
+            json={"email": "joiner@example.com", "board_access": grant},
+            headers=owner,
+        )
+        accepted = await api.post("/organizations/invites/accept", json={"token": invite.json()["token"]},
+                                  headers={"authorization": f"Bearer {token}"})  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    await run_worker(settings)
+    async with database.transaction() as session:
+        member = (await session.get(User, newcomer.id)).trello_member_id  # type: ignore[union-attr]
+    assert member is not None
+
+    async with httpx.AsyncClient(base_url=services["emulator"]) as trello:  # she signs up and joins
+        assert (await trello.post(f"/_emulator/members/{member}/confirm")).status_code == 200
+        assert (await trello.post("/_emulator/deliveries/settle")).json()["settled"]
+    await run_worker(settings)
+    await run_worker(settings)
+
+    async with database.transaction() as session:
+        still = await session.get(User, newcomer.id)
+        strangers = (await session.scalars(select(User).where(User.trello_member_id == member))).all()
+    await database.dispose()
+    assert still is not None
+    assert still.trello_member_id == member
+    assert len(strangers) == 1  # not adopted a second time as someone unknown
+    after = await emulator_state(services)
+    rows = {m["idMember"]: m for m in after["workspaces"][0]["memberships"]}
+    assert rows[member]["unconfirmed"] is False
+    assert member in await members_of(services, roadmap)
