@@ -190,10 +190,9 @@ class AdminApi:
     async def deactivate_member(self, request: Request) -> dict[str, Any]:
         """An enterprise admin deactivates (`{"value": true}`) or reactivates the member."""
         body = await self.body(request)
-        member = self.world.deactivate_in_enterprise(
-            request.path_params["member"], bool(body.get("value", True))
-        )
-        return {"idMember": member.id, "deactivated": bool(body.get("value", True))}
+        value, by = bool(body.get("value", True)), self.person(request, body, None)
+        member = self.world.deactivate_in_enterprise(request.path_params["member"], value, by)
+        return {"idMember": member.id, "deactivated": value}
 
     async def set_workspace_member(self, request: Request) -> dict[str, Any]:
         body = await self.body(request)

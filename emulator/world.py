@@ -333,22 +333,37 @@ class World:
         data = {"organization": workspace.summary(), "idMember": member.id}
         self._record("removeMemberFromOrganization", by, data, [workspace.id], member=member)
 
-    def set_deactivated(self, workspace_id: str, member_id: str, value: bool) -> WorkspaceMembership:
+    def set_deactivated(
+        self, workspace_id: str, member_id: str, value: bool, by: str | None = None
+    ) -> WorkspaceMembership:
+        """A workspace admin deactivates or reactivates a member: `deactivatedMemberInOrganization` or
+        `reactivatedMemberInOrganization` on the workspace."""
         workspace, member = self.workspace(workspace_id), self.member(member_id)
         if member.id not in workspace.memberships:
             raise TrelloError(400, "member not in organization")
-        workspace.memberships[member.id].deactivated = value
-        return workspace.memberships[member.id]
+        membership = workspace.memberships[member.id]
+        if membership.deactivated != value:
+            membership.deactivated = value
+            kind = "deactivatedMemberInOrganization" if value else "reactivatedMemberInOrganization"
+            data = {"organization": workspace.summary(), "idMember": member.id}
+            self._record(kind, by or member.id, data, [workspace.id], member=member)
+        return membership
 
-    def deactivate_in_enterprise(self, member_id: str, value: bool) -> Member:
+    def deactivate_in_enterprise(self, member_id: str, value: bool, by: str) -> Member:
         """An enterprise admin deactivates (or reactivates) the member: every workspace and board
-        membership of theirs is marked `deactivated`. No source says which action, if any, Trello sends
-        for it, so none is sent: the memberships' flags are what a reconcile reads."""
+        membership of theirs is marked `deactivated`, and `deactivatedMemberInEnterprise` (or
+        `reactivatedMemberInEnterprise`) goes to the member's webhooks and each of their workspaces'.
+        Trello documents neither the action nor who receives it: this is a guess, named as public
+        clients name the action types."""
         member = self.member(member_id)
-        for workspace in self.workspaces_of(member.id):
+        workspaces = self.workspaces_of(member.id)
+        for workspace in workspaces:
             workspace.memberships[member.id].deactivated = value
         for board in self.boards_of(member.id):
             board.memberships[member.id].deactivated = value
+        kind = "deactivatedMemberInEnterprise" if value else "reactivatedMemberInEnterprise"
+        models = [member.id, *(w.id for w in workspaces)]
+        self._record(kind, by, {"idMember": member.id}, models, member=member)
         return member
 
     def _record(

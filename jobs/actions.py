@@ -20,6 +20,8 @@ BOARD_MEMBER_ACTIONS = frozenset(
         "makeObserverOfBoard",
         "removeAdminFromBoard",
         "unconfirmedBoardInvitation",
+        "deactivatedMemberInBoard",
+        "reactivatedMemberInBoard",
     }
 )
 ORGANIZATION_MEMBER_ACTIONS = frozenset(
@@ -30,9 +32,15 @@ ORGANIZATION_MEMBER_ACTIONS = frozenset(
         "makeNormalMemberOfOrganization",
         "removeAdminFromOrganization",
         "unconfirmedOrganizationInvitation",
+        "deactivatedMemberInOrganization",
+        "reactivatedMemberInOrganization",
     }
 )
-MEMBER_ACTIONS = frozenset({"updateMember", "memberJoinedTrello"})
+# A member's own changes, and an enterprise deactivating or reactivating them (TRELLO.md is silent on these
+# two; their names are those public Trello clients list among action types).
+MEMBER_ACTIONS = frozenset(
+    {"updateMember", "memberJoinedTrello", "deactivatedMemberInEnterprise", "reactivatedMemberInEnterprise"}
+)
 # A board's life as it changes who may see it: created or copied into a workspace, moved into or out of
 # one, closed or reopened. Trello has no `deleteBoard` action: a deleted board is found by the resync.
 BOARD_LIFECYCLE_ACTIONS = frozenset(

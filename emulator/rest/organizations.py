@@ -120,7 +120,7 @@ async def deactivate(api: TrelloApi, call: Call) -> dict[str, Any]:
     value = call.flag("value") if "value" in call.params else None
     if value is None:
         raise TrelloError(400, "invalid value for value")
-    api.world.set_deactivated(workspace.id, member.id, value)
+    api.world.set_deactivated(workspace.id, member.id, value, by=call.member.id)
     return members_answer(api, workspace.id, workspace.memberships)
 
 

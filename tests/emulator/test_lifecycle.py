@@ -186,9 +186,10 @@ async def test_a_guest_is_on_a_board_but_not_in_its_workspace(
 
 
 async def test_a_member_deactivated_in_the_enterprise_is_marked_on_every_membership(
-    trello: httpx.AsyncClient,
+    trello: httpx.AsyncClient, receiver: CallbackRecorder
 ) -> None:
     snapshot = await state(trello)
+    await watch(trello, receiver, acme(snapshot))
     workspace, roadmap, ada = (
         acme(snapshot),
         board_id(snapshot, "Roadmap"),
@@ -203,6 +204,25 @@ async def test_a_member_deactivated_in_the_enterprise_is_marked_on_every_members
         f"/1/organizations/{workspace}/memberships", params={**AUTH, "filter": "active"}
     )
     assert ada not in {r["idMember"] for r in active.json()}
+    [body] = await deliveries(receiver, 1)
+    assert (body["action"]["type"], body["action"]["data"]["idMember"]) == (
+        "deactivatedMemberInEnterprise",
+        ada,
+    )
+
+
+async def test_a_workspace_admin_deactivating_a_member_fires_on_the_workspace(
+    trello: httpx.AsyncClient, receiver: CallbackRecorder
+) -> None:
+    snapshot = await state(trello)
+    workspace, grace = acme(snapshot), member_id(snapshot, "grace.hopper")
+    await watch(trello, receiver, workspace)
+    path = f"/1/organizations/{workspace}/members/{grace}/deactivated"
+    await trello.put(path, params=AUTH, data={"value": "true"})
+    await trello.put(path, params=AUTH, data={"value": "false"})
+    deactivated, reactivated = await deliveries(receiver, 2)
+    assert deactivated["action"]["type"] == "deactivatedMemberInOrganization"
+    assert reactivated["action"]["type"] == "reactivatedMemberInOrganization"
 
 
 async def test_key_and_token_are_taken_from_a_form_a_json_body_or_the_oauth_header(

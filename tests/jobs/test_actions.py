@@ -26,6 +26,8 @@ CHANGES_WHO_SEES_A_BOARD = {
     "addMemberToOrganization", "removeMemberFromOrganization", "makeAdminOfOrganization",
     "makeNormalMemberOfOrganization", "removeAdminFromOrganization", "unconfirmedOrganizationInvitation",
     "updateMember", "memberJoinedTrello",
+    "deactivatedMemberInBoard", "reactivatedMemberInBoard", "deactivatedMemberInOrganization",
+    "reactivatedMemberInOrganization", "deactivatedMemberInEnterprise", "reactivatedMemberInEnterprise",
     "createBoard", "copyBoard", "addToOrganizationBoard", "removeFromOrganizationBoard", "updateBoard",
 }  # fmt: skip
 

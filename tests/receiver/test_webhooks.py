@@ -212,6 +212,8 @@ async def test_actions_that_do_not_touch_membership_get_200_and_queue_nothing(
         "makeNormalMemberOfBoard",
         "makeObserverOfBoard",
         "removeAdminFromBoard",
+        "deactivatedMemberInBoard",
+        "reactivatedMemberInBoard",
         "addMemberToOrganization",
         "removeMemberFromOrganization",
         "makeAdminOfOrganization",
@@ -226,6 +228,10 @@ async def test_actions_that_do_not_touch_membership_get_200_and_queue_nothing(
         "unconfirmedBoardInvitation",
         "unconfirmedOrganizationInvitation",
         "memberJoinedTrello",
+        "deactivatedMemberInOrganization",
+        "reactivatedMemberInOrganization",
+        "deactivatedMemberInEnterprise",
+        "reactivatedMemberInEnterprise",
     ],
 )
 async def test_every_membership_action_type_is_queued(
