@@ -24,7 +24,8 @@ def board_json(api: TrelloApi, call: Call, board: Board) -> dict[str, Any]:
             for m in board.memberships
         ]
     if call.params.get("memberships") not in (None, "none"):
-        record["memberships"] = rows(api, call, board, with_member=call.flag("memberships_member"))
+        wanted, nested = call.text("memberships") or "all", call.flag("memberships_member")
+        record["memberships"] = listing(api, call, board.memberships.values(), wanted, with_member=nested)
     if call.flag("organization") and board.workspace_id in api.world.workspaces:
         record["organization"] = shapes.organization(api.world.workspaces[board.workspace_id])
     return record
@@ -38,13 +39,9 @@ async def get_board_field(api: TrelloApi, call: Call) -> dict[str, Any]:
     return shapes.value(shapes.board(api.board_of(call), "all"), call.path("field"))
 
 
-def rows(api: TrelloApi, call: Call, board: Board, *, with_member: bool) -> list[dict[str, Any]]:
-    wanted = call.text("filter", "all") or "all"
-    return listing(api, call, board.memberships.values(), wanted, with_member=with_member)
-
-
 async def memberships(api: TrelloApi, call: Call) -> list[dict[str, Any]]:
-    return rows(api, call, api.board_of(call), with_member=call.flag("member"))
+    board, wanted = api.board_of(call), call.text("filter", "all") or "all"
+    return listing(api, call, board.memberships.values(), wanted, with_member=call.flag("member"))
 
 
 async def members(api: TrelloApi, call: Call) -> list[dict[str, Any]]:
