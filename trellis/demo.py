@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,20 @@ def _overrides(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Scene:
+    """What every step of the story acts through: the emulator's control API (a person in Trello), the
+    receiver's membership API, Trellis's Trello client and store, and the console it tells the story on."""
+
+    admin: httpx.AsyncClient
+    api: httpx.AsyncClient
+    trello: TrelloClient
+    database: Database
+    console: Console
+    workspace: dict[str, Any]
+    boards: dict[str, str]  # name -> Trello id
+
+
 async def _story(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> None:
     # The story speaks for itself; the services' logs are in their files.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.secret_values())
@@ -171,79 +186,14 @@ async def _story(settings: Settings, emulator: str, receiver: str, store: str, c
             httpx.AsyncClient(base_url=receiver) as api,
         ):
             state = (await admin.get("/_emulator/state")).json()
-            workspace = state["workspaces"][0]
             boards = {b["name"]: b["id"] for b in state["boards"]}
-
-            console.rule("1. Trellis adopts the workspace")
-            await adopt_workspace(trello, database, workspace["id"], owner_email=OWNER)
-            counts = f"{len(workspace['memberships'])} members, {len(state['boards'])} boards"
-            console.print(
-                f"{workspace['displayName']}: {counts}, linked with authority [bold]trello[/bold]: the store"
-                " mirrors Trello, and changes made through the membership API are pushed to Trello"
-            )
-
-            console.rule("2. Webhooks on the workspace and each board")
-            hooks = await ensure_webhooks(trello, database, receiver + "/webhooks/trello")
-            console.print(f"{len(hooks.created)} webhooks created, each checked by Trello with a HEAD first")
-
-            console.rule(f"3. {PERSON_NAME} is invited through the membership API, and accepts")
-            owner, person = await _tokens(database)
-            invite = await api.post(
-                "/organizations/me/invites", headers=owner,
-                json={"email": PERSON_EMAIL, "board_access": [
-                    {"board_id": await _local_board(database, boards["Roadmap"]), "can_read": True,
-                     "can_write": True}]},
-            )  # fmt: skip
-            _expect(invite, "the invite")
-            accepted = await api.post(
-                "/organizations/invites/accept", headers=person, json={"token": invite.json()["token"]}
-            )
-            _expect(accepted, "accepting the invite")
-            member_id = await _until(
-                lambda: _trello_id(database), "her Trello member to be linked", truthy=True
-            )
-            await _until(lambda: _boards_of(admin, member_id), {"Roadmap"}, "her board access to be pushed")
-            console.print(
-                "accept → outbox → push_member_change: Trello invited her by email, Trellis linked her Trello"
-                " member and gave her the Roadmap board the invite granted"
-            )
-
-            console.rule("4. She is promoted to admin through the API")
-            membership_id = accepted.json()["id"]
-            _expect(await api.patch(f"/organizations/me/members/{membership_id}", headers=owner,
-                                    json={"role": "admin"}), "the promotion")  # fmt: skip
-            await _until(lambda: _workspace_role(admin, member_id), "admin", "the promotion to reach Trello")
-            # Until the push is done the store wins for her (its change is pending), even in mirror mode.
-            await _until(lambda: _pending_changes(database), 0, "the push to finish")
-            console.print("PATCH role → outbox → push_member_change: she is a workspace admin in Trello")
-
-            console.rule("5. Someone adds her to Support and Hiring by hand in Trello")
-            for name in ("Support", "Hiring"):
-                await admin.put(
-                    f"/_emulator/boards/{boards[name]}/members/{member_id}", json={"type": "normal"}
-                )
-                await _until(
-                    lambda name=name: _store_access(database, boards[name], member_id), "write",
-                    f"the store to follow on {name}",
-                )  # fmt: skip
-            console.print(
-                "webhook → receiver → apply_event → reconcile_board: the store gives her write on both"
-            )
-            on = await _boards_of(admin, member_id)
-            console.print(f"{PERSON_NAME} is on {len(on)} boards: {', '.join(sorted(on))}")
-
-            console.rule(f"6. {PERSON_NAME} is removed from the workspace in Trello")
-            await admin.delete(f"/_emulator/organizations/{workspace['id']}/members/{member_id}")
-            left = await _boards_of(admin, member_id)
-            console.print(f"Trello removed her from the workspace only: still on {', '.join(sorted(left))}")
-            await _until(lambda: _boards_of(admin, member_id), set(), "the offboarding to finish")
-            console.print(
-                "webhook → apply_event → offboard_member: Trellis asked Trello she was out, then took her"
-                " off every board"
-            )
-
-            await _guest(admin, trello, database, boards["Marketing"], console)
-
+            scene = Scene(admin, api, trello, database, console, state["workspaces"][0], boards)
+            await _adopt(scene, receiver, len(state["boards"]))
+            owner, member_id, membership_id = await _invite(scene)
+            await _promote(scene, owner, member_id, membership_id)
+            await _added_by_hand(scene, member_id)
+            await _removed(scene, member_id)
+            await _guest(scene)
             console.rule("The end")
             await _final(admin, receiver, member_id, console)
     finally:
@@ -252,21 +202,105 @@ async def _story(settings: Settings, emulator: str, receiver: str, store: str, c
         await redis.aclose()
 
 
-async def _guest(
-    admin: httpx.AsyncClient, trello: TrelloClient, database: Database, board: str, console: Console
-) -> None:
+async def _adopt(scene: Scene, receiver: str, board_count: int) -> None:
+    """Steps 1 and 2: the workspace adopted into the store, and watched."""
+    scene.console.rule("1. Trellis adopts the workspace")
+    workspace = scene.workspace
+    await adopt_workspace(scene.trello, scene.database, workspace["id"], owner_email=OWNER)
+    counts = f"{len(workspace['memberships'])} members, {board_count} boards"
+    scene.console.print(
+        f"{workspace['displayName']}: {counts}, linked with authority [bold]trello[/bold]: the store"
+        " mirrors Trello, and changes made through the membership API are pushed to Trello"
+    )
+    scene.console.rule("2. Webhooks on the workspace and each board")
+    hooks = await ensure_webhooks(scene.trello, scene.database, receiver + "/webhooks/trello")
+    scene.console.print(f"{len(hooks.created)} webhooks created, each checked by Trello with a HEAD first")
+
+
+async def _invite(scene: Scene) -> tuple[dict[str, str], str, int]:
+    """Step 3: invited through the membership API, accepted; returns the owner's token header, her
+    Trello member id and her membership's id."""
+    scene.console.rule(f"3. {PERSON_NAME} is invited through the membership API, and accepts")
+    database, admin = scene.database, scene.admin
+    owner, person = await _tokens(database)
+    roadmap = await _local_board(database, scene.boards["Roadmap"])
+    grant = {"board_id": roadmap, "can_read": True, "can_write": True}
+    invite = await scene.api.post(
+        "/organizations/me/invites", headers=owner, json={"email": PERSON_EMAIL, "board_access": [grant]}
+    )
+    _expect(invite, "the invite")
+    accepted = await scene.api.post(
+        "/organizations/invites/accept", headers=person, json={"token": invite.json()["token"]}
+    )
+    _expect(accepted, "accepting the invite")
+    member_id = await _until(lambda: _trello_id(database), "her Trello member to be linked", truthy=True)
+    await _until(lambda: _boards_of(admin, member_id), {"Roadmap"}, "her board access to be pushed")
+    scene.console.print(
+        "accept → outbox → push_member_change: Trello invited her by email, Trellis linked her Trello"
+        " member and gave her the Roadmap board the invite granted"
+    )
+    return owner, member_id, int(accepted.json()["id"])
+
+
+async def _promote(scene: Scene, owner: dict[str, str], member_id: str, membership_id: int) -> None:
+    """Step 4: promoted through the API, pushed to Trello."""
+    scene.console.rule("4. She is promoted to admin through the API")
+    promoted = await scene.api.patch(
+        f"/organizations/me/members/{membership_id}", headers=owner, json={"role": "admin"}
+    )
+    _expect(promoted, "the promotion")
+    await _until(lambda: _workspace_role(scene.admin, member_id), "admin", "the promotion to reach Trello")
+    # Until the push is done the store wins for her (its change is pending), even in mirror mode.
+    await _until(lambda: _pending_changes(scene.database), 0, "the push to finish")
+    scene.console.print("PATCH role → outbox → push_member_change: she is a workspace admin in Trello")
+
+
+async def _added_by_hand(scene: Scene, member_id: str) -> None:
+    """Step 5: added to two boards by hand in Trello; the store follows."""
+    scene.console.rule("5. Someone adds her to Support and Hiring by hand in Trello")
+    for name in ("Support", "Hiring"):
+        board = scene.boards[name]
+        await scene.admin.put(f"/_emulator/boards/{board}/members/{member_id}", json={"type": "normal"})
+        await _until(
+            lambda board=board: _store_access(scene.database, board, member_id), "write",
+            f"the store to follow on {name}",
+        )  # fmt: skip
+    scene.console.print(
+        "webhook → receiver → apply_event → reconcile_board: the store gives her write on both"
+    )
+    on = await _boards_of(scene.admin, member_id)
+    scene.console.print(f"{PERSON_NAME} is on {len(on)} boards: {', '.join(sorted(on))}")
+
+
+async def _removed(scene: Scene, member_id: str) -> None:
+    """Step 6: removed from the workspace in Trello, still on boards; Trellis finishes the offboarding."""
+    scene.console.rule(f"6. {PERSON_NAME} is removed from the workspace in Trello")
+    await scene.admin.delete(f"/_emulator/organizations/{scene.workspace['id']}/members/{member_id}")
+    left = await _boards_of(scene.admin, member_id)
+    scene.console.print(f"Trello removed her from the workspace only: still on {', '.join(sorted(left))}")
+    await _until(lambda: _boards_of(scene.admin, member_id), set(), "the offboarding to finish")
+    scene.console.print(
+        "webhook → apply_event → offboard_member: Trellis asked Trello she was out, then took her"
+        " off every board"
+    )
+
+
+async def _guest(scene: Scene) -> None:
     """Step 7: someone outside the workspace is put on a board by hand: a guest. Mirroring keeps them
     and says so; enforcing would take them off (unless TRELLIS_ALLOW_GUESTS)."""
-    console.rule("7. A guest from outside the workspace is added to Marketing by hand")
+    scene.console.rule("7. A guest from outside the workspace is added to Marketing by hand")
     person = {"username": "gus.guest", "fullName": "Gus Guest"}
-    guest = (await admin.post("/_emulator/members", json=person)).json()
-    await admin.put(f"/_emulator/boards/{board}/members/{guest['id']}", json={"type": "normal"})
-    report = await reconcile_board(trello, database, board, cause="demo: plan", apply=False)
+    guest = (await scene.admin.post("/_emulator/members", json=person)).json()
+    board = scene.boards["Marketing"]
+    await scene.admin.put(f"/_emulator/boards/{board}/members/{guest['id']}", json={"type": "normal"})
+    report = await reconcile_board(scene.trello, scene.database, board, cause="demo: plan", apply=False)
     assert report is not None
     for op in report.plan.operations:
         if op.member_id == guest["id"]:
-            console.print(f"trellis plan --board Marketing: {type(op).__name__} Gus Guest: {op.reason}")
-    console.print("mirroring keeps a guest; in enforce mode (authority local) Trellis would remove them")
+            scene.console.print(f"trellis plan --board Marketing: {type(op).__name__} Gus Guest: {op.reason}")
+    scene.console.print(
+        "mirroring keeps a guest; in enforce mode (authority local) Trellis would remove them"
+    )
 
 
 async def _tokens(database: Database) -> tuple[dict[str, str], dict[str, str]]:
