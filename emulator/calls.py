@@ -16,7 +16,6 @@ from starlette.requests import Request
 from emulator.world import Member, TrelloError
 
 OAUTH_FIELD = re.compile(r'(\w+)="([^"]*)"')
-OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 @dataclass(frozen=True)
@@ -82,9 +81,3 @@ async def body_params(request: Request) -> dict[str, Any]:
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     return {}
-
-
-def check_id(value: str) -> None:
-    """Trello's answer to an id that cannot be one: 400 `invalid id`."""
-    if not OBJECT_ID.fullmatch(value):
-        raise TrelloError(400, "invalid id")

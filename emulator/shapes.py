@@ -164,7 +164,7 @@ def slug(name: str) -> str:
 
 def membership(
     row: BoardMembership | WorkspaceMembership,
-    member: Member,
+    person: Member,
     *,
     with_member: bool = False,
     member_fields: object = None,
@@ -172,18 +172,14 @@ def membership(
     """A board's or workspace's membership; `member=true` nests the member with `member_fields`."""
     record: dict[str, Any] = {
         "id": row.id,
-        "idMember": member.id,
+        "idMember": person.id,
         "memberType": row.member_type,
         "unconfirmed": row.unconfirmed,
         "deactivated": row.deactivated,
     }
     if with_member:
-        record["member"] = choose(full_member(member), member_fields, NESTED_MEMBER_DEFAULT)
+        record["member"] = choose(member(person, "all"), member_fields, NESTED_MEMBER_DEFAULT)
     return record
-
-
-def full_member(m: Member) -> dict[str, Any]:
-    return member(m, "all")
 
 
 def value(record: dict[str, Any], field: str) -> dict[str, Any]:

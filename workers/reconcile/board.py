@@ -181,13 +181,6 @@ async def record_departure(database: Database, fact: UnlinkBoard | MoveBoard, ca
             await move_board(session, RECONCILER, board, target.id, cause=cause)
 
 
-def departures(report: BoardReport | None) -> list[UnlinkBoard]:
-    """The boards a plan let go of that still exist in Trello (their webhooks to us must go)."""
-    if report is None:
-        return []
-    return [fact for fact in report.plan.facts if isinstance(fact, UnlinkBoard) and fact.exists]
-
-
 async def reconcile_board(
     trello: TrelloClient,
     database: Database,

@@ -18,7 +18,7 @@ Reads nothing, writes nothing, so that `trellis plan`, the workers and the tests
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from membership.vocabulary import ACCESS_RANK, Access, BoardRole, board_access
@@ -109,6 +109,12 @@ def plan_departure(
         return MoveBoard(board_id, now)
     where = f"workspace {now}, which Trellis does not link" if now else "no workspace"
     return UnlinkBoard(board_id, f"moved from workspace {home} to {where}", exists=True)
+
+
+def still_in_trello(facts: Iterable[object]) -> list[str]:
+    """The boards a plan (a board's or a workspace's) lets go of that Trello still has: our webhooks on
+    them must go."""
+    return [fact.board_id for fact in facts if isinstance(fact, UnlinkBoard) and fact.exists]
 
 
 def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> BoardPlan:

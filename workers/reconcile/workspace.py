@@ -204,11 +204,6 @@ def linked_boards(report: WorkspaceReport) -> list[str]:
     ]
 
 
-def departures(report: WorkspaceReport) -> list[UnlinkBoard]:
-    """The boards the plan let go of that still exist in Trello (their webhooks to us must go)."""
-    return [fact for fact in report.plan.facts if isinstance(fact, UnlinkBoard) and fact.exists]
-
-
 async def reconcile_workspace(
     trello: TrelloClient,
     database: Database,

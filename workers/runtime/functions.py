@@ -20,9 +20,8 @@ from membership import approvals
 from membership.events import record_event
 from membership.workspaces import workspace_of_model
 from workers.outside.limiter import Priority
-from workers.reconcile.board import departures as board_departures
 from workers.reconcile.board import reconcile_board as reconcile_board_
-from workers.reconcile.workspace import departures as workspace_departures
+from workers.reconcile.board_plan import still_in_trello
 from workers.reconcile.workspace import linked_boards, offboardings
 from workers.reconcile.workspace import reconcile_workspace as reconcile_workspace_
 from workers.runtime import resync
@@ -151,7 +150,7 @@ async def reconcile_board(
         )  # fmt: skip
     if report is None:
         return "board not linked"
-    await forget(context, [fact.board_id for fact in board_departures(report)])
+    await forget(context, still_in_trello(report.plan.facts))
     if report.approval_id is not None:
         return f"held for approval {report.approval_id}"
     return f"{len(report.applied)} applied, {len(report.refused)} refused"
@@ -178,7 +177,7 @@ async def reconcile_workspace(
     if report is None:
         return "workspace not linked"
     leaving, new_boards = offboardings(report), linked_boards(report)
-    await forget(context, [fact.board_id for fact in workspace_departures(report)])
+    await forget(context, still_in_trello(report.plan.facts))
     for member in leaving:
         await context.queue.enqueue(builders.offboard_member(workspace_id, member, cause))
     if new_boards:
