@@ -6,6 +6,7 @@ Effective board access (DESIGN.md): the board's override if the membership has o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -13,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit
 from membership.members import snapshot
-from membership.models import Board, BoardAccess, InviteBoardAccess, Membership, Organization, User
+from membership.models import (
+    Board,
+    BoardAccess,
+    BoardGuest,
+    InviteBoardAccess,
+    Membership,
+    Organization,
+    User,
+)
 from membership.rules import Actor
 from membership.vocabulary import Access, grant_access, grant_flags
 from membership.workspaces import linked_memberships, organization_by_trello_id, pending_members
@@ -37,6 +46,7 @@ class BoardView:
     organization: Organization
     access: dict[str, Access]  # by Trello member id, for every member linked to Trello
     pending: frozenset[str]  # Trello member ids with membership API changes not yet pushed
+    guests: dict[str, str]  # the board's guests as last recorded: Trello member id -> board role
 
 
 async def board_by_trello_id(session: AsyncSession, trello_board_id: str) -> Board | None:
@@ -61,6 +71,47 @@ async def board_view(session: AsyncSession, board: Board) -> BoardView:
         organization=organization,
         access={member: access_with(m, overrides.get(m.id)) for member, m in memberships.items()},
         pending=pending & memberships.keys(),
+        guests={guest.trello_member_id: guest.role for guest in await board_guests(session, board.id)},
+    )
+
+
+async def board_guests(session: AsyncSession, board_id: int) -> list[BoardGuest]:
+    statement = select(BoardGuest).where(BoardGuest.board_id == board_id).order_by(BoardGuest.id)
+    return list((await session.scalars(statement)).all())
+
+
+async def record_guests(
+    session: AsyncSession, actor: Actor, board: Board, guests: Mapping[str, str], *, cause: str
+) -> None:
+    """Record the board's guests (Trello member id -> board role) as Trello has them now: new ones are
+    added, gone ones deleted, changed roles updated; audited with the difference."""
+    recorded = {guest.trello_member_id: guest for guest in await board_guests(session, board.id)}
+    before = {member: guest.role for member, guest in recorded.items()}
+    if before == dict(guests):
+        return
+    for member, guest in recorded.items():
+        if member not in guests:
+            await session.delete(guest)
+        elif guest.role != guests[member]:
+            guest.role = guests[member]
+    session.add_all(
+        BoardGuest(board_id=board.id, trello_member_id=member, role=role)
+        for member, role in guests.items()
+        if member not in recorded
+    )
+    await session.flush()
+    audit.record(
+        session, actor=actor, cause=cause, action="board_guests_seen", entity="board", entity_id=board.id,
+        organization_id=board.organization_id, before={"guests": before}, after={"guests": dict(guests)},
+    )  # fmt: skip
+
+
+async def forget_guest(session: AsyncSession, board_id: int, trello_member_id: str) -> None:
+    """A guest is no longer on the board (a reconcile removed them): the caller audits the removal."""
+    await session.execute(
+        delete(BoardGuest).where(
+            BoardGuest.board_id == board_id, BoardGuest.trello_member_id == trello_member_id
+        )
     )
 
 

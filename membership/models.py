@@ -138,6 +138,22 @@ class BoardAccess(Base):
     __table_args__ = (UniqueConstraint("membership_id", "board_id"),)
 
 
+class BoardGuest(Base):
+    """Someone Trello has on a board who is not a member of the board's workspace in the store (a guest,
+    in Trello's words), as the last board reconcile saw them. Recorded in both authority modes, so that
+    the board view shows who can see a board besides the workspace's members."""
+
+    __tablename__ = "board_guests"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"))
+    trello_member_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # Trello's board role: admin, normal, observer
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("board_id", "trello_member_id"),)
+
+
 class Invite(Base):
     __tablename__ = "invites"
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
 from membership import audit
 from membership.members import BoardGrant, regrant, snapshot
-from membership.models import Board, MemberChange, Membership, Organization, User
+from membership.models import Board, BoardGuest, MemberChange, Membership, Organization, User
 from membership.rules import Actor
 
 
@@ -133,10 +133,17 @@ async def adopt_member(
     grants: Iterable[BoardGrant] = (),
     cause: str,
 ) -> Membership:
-    """Give a user found in Trello a membership of the organization, audited."""
+    """Give a user found in Trello a membership of the organization, audited. A guest of its boards is
+    a guest no longer: a member of the workspace now."""
     membership = Membership(organization_id=organization_id, user_id=user.id, role=role, board_access=[])
     membership.board_access = regrant([], list(grants))
     session.add(membership)
+    boards = select(Board.id).where(Board.organization_id == organization_id)
+    await session.execute(
+        delete(BoardGuest).where(
+            BoardGuest.trello_member_id == user.trello_member_id, BoardGuest.board_id.in_(boards)
+        )
+    )
     await session.flush()
     audit.record(
         session, actor=actor, cause=cause, action="member_adopted", entity="membership",

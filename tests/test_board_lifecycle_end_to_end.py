@@ -14,7 +14,7 @@ from sqlalchemy import select
 from jobs import builders
 from jobs.deadletters import DeadLetters
 from jobs.queue import JobQueue
-from membership.boards import board_by_trello_id
+from membership.boards import board_by_trello_id, board_guests
 from membership.database import Database
 from membership.directory import link_organization
 from membership.models import AuditEntry, BoardAccess, Organization
@@ -202,3 +202,30 @@ async def test_a_resync_after_a_deletion_a_move_a_copy_and_a_guest_ends_with_no_
     assert guest["id"] not in await members_of(services, boards["Marketing"])  # enforcing: guests go
     assert copy["id"] in await watched(services)
     assert boards["Hiring"] not in await watched(services)
+
+
+async def guests_in_store(sqlite_url: str, board: str) -> dict[str, str]:
+    database = Database(sqlite_url)
+    async with database.transaction() as session:
+        linked = await board_by_trello_id(session, board)
+        assert linked is not None
+        guests = {g.trello_member_id: g.role for g in await board_guests(session, linked.id)}
+    await database.dispose()
+    return guests
+
+
+@pytest.mark.parametrize(("authority", "kept"), [("trello", True), ("local", False)])
+async def test_a_guest_is_recorded_when_mirroring_and_removed_when_enforcing(
+    services: dict[str, Any], make_settings: SettingsFactory, sqlite_url: str, redis_client: Redis,
+    authority: str, kept: bool,
+) -> None:  # fmt: skip
+    settings = settings_for(make_settings, services)
+    _, _, roadmap = await prepared(services, sqlite_url, redis_client, settings, authority)
+    async with httpx.AsyncClient(base_url=services["emulator"]) as trello:
+        guest = (await trello.post("/_emulator/members", json={"username": "gus", "fullName": "Gus"})).json()
+        await trello.put(f"/_emulator/boards/{roadmap}/members/{guest['id']}", json={"type": "normal"})
+
+    await reconcile(redis_client, settings, ("board", roadmap))
+
+    assert (guest["id"] in await members_of(services, roadmap)) is kept
+    assert await guests_in_store(sqlite_url, roadmap) == ({guest["id"]: "normal"} if kept else {})

@@ -193,7 +193,7 @@ async def _story(settings: Settings, emulator: str, receiver: str, store: str, c
             await _promote(scene, owner, member_id, membership_id)
             await _added_by_hand(scene, member_id)
             await _removed(scene, member_id)
-            await _guest(scene)
+            await _guest(scene, owner)
             console.rule("The end")
             await _final(admin, receiver, member_id, console)
     finally:
@@ -285,9 +285,10 @@ async def _removed(scene: Scene, member_id: str) -> None:
     )
 
 
-async def _guest(scene: Scene) -> None:
-    """Step 7: someone outside the workspace is put on a board by hand: a guest. Mirroring keeps them
-    and says so; enforcing would take them off (unless TRELLIS_ALLOW_GUESTS)."""
+async def _guest(scene: Scene, owner: dict[str, str]) -> None:
+    """Step 7: someone outside the workspace is put on a board by hand: a guest. Mirroring keeps them,
+    records them as the board's guest and says so; enforcing would take them off (unless
+    TRELLIS_ALLOW_GUESTS)."""
     scene.console.rule("7. A guest from outside the workspace is added to Marketing by hand")
     person = {"username": "gus.guest", "fullName": "Gus Guest"}
     guest = (await scene.admin.post("/_emulator/members", json=person)).json()
@@ -298,8 +299,16 @@ async def _guest(scene: Scene) -> None:
     for op in report.plan.operations:
         if op.member_id == guest["id"]:
             scene.console.print(f"trellis plan --board Marketing: {type(op).__name__} Gus Guest: {op.reason}")
+
+    async def guests() -> list[str]:
+        view = await scene.api.get(f"/organizations/me/boards/{marketing}", headers=owner)
+        return [g["trello_member_id"] for g in view.json()["guests"]]
+
+    marketing = await _local_board(scene.database, board)
+    await _until(guests, [guest["id"]], "the webhook's reconcile to record the guest")
     scene.console.print(
-        "mirroring keeps a guest; in enforce mode (authority local) Trellis would remove them"
+        f"GET /organizations/me/boards/{marketing}: Gus Guest listed under guests (workspace_member:"
+        " false). Mirroring keeps a guest; in enforce mode (authority local) Trellis would remove them"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import structlog
@@ -17,19 +17,24 @@ from starlette.routing import Route
 
 from jobs import builders
 from jobs.queue import JobQueue
-from membership import invites, members, outbox
+from membership import board_views, invites, members, outbox
 from membership.database import Database
 from membership.errors import NotFound
 from membership.members import AccessChange
+from membership.paging import Page
+from membership.rules import Actor
 from receiver.api.auth import Caller, authenticated_user, organization_caller
 from receiver.api.errors import BadRequest
 from receiver.api.schemas import (
     MAX_ID,
     AccessUpdate,
+    BoardOut,
+    BoardViewOut,
     InviteAccept,
     InviteCreate,
     InviteOut,
     MemberOut,
+    PageItem,
     Removed,
     RoleChange,
     page_out,
@@ -68,18 +73,14 @@ class MembershipApi:
             route(invites_path, GET=self.list_invites, POST=self.create_invite),
             route(invites_path + "/{invite_id:int}", DELETE=self.revoke_invite),
             route("/organizations/invites/accept", POST=self.accept_invite),
+            route("/organizations/me/boards", GET=self.list_boards),
+            route("/organizations/me/boards/{board_id:int}", GET=self.get_board),
         ]
 
     # Members (seed 003)
 
     async def list_members(self, request: Request) -> Response:
-        async with self.organization_call(request) as (session, caller, _):
-            paging = parse_query(request, Paging)
-            page = await members.list_members(
-                session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
-            )
-            body = page_out(page, MemberOut)
-        return json(body)
+        return await self.page(request, members.list_members, MemberOut)
 
     async def get_member(self, request: Request) -> Response:
         async with self.organization_call(request) as (session, caller, _):
@@ -128,13 +129,7 @@ class MembershipApi:
     # Invites (seed 004)
 
     async def list_invites(self, request: Request) -> Response:
-        async with self.organization_call(request) as (session, caller, _):
-            paging = parse_query(request, Paging)
-            page = await invites.list_invites(
-                session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
-            )
-            body = page_out(page, InviteOut)
-        return json(body)
+        return await self.page(request, invites.list_invites, InviteOut)
 
     async def create_invite(self, request: Request) -> Response:
         raw = await read_body(request)
@@ -172,6 +167,28 @@ class MembershipApi:
             body = MemberOut.of(membership)
         return json(body)
 
+    # Boards (Trellis's own: who can see a board, guests included)
+
+    async def list_boards(self, request: Request) -> Response:
+        return await self.page(request, board_views.list_boards, BoardOut)
+
+    async def get_board(self, request: Request) -> Response:
+        async with self.organization_call(request) as (session, caller, _):
+            board_id = path_id(request, "board_id")
+            page = await board_views.get_board(session, caller.actor, caller.organization_id, board_id)
+            body = BoardViewOut.of(page)
+        return json(body)
+
+    async def page(self, request: Request, lister: Lister, item: PageItem) -> Response:
+        """One page of the caller's organization's records, read by `lister` (which checks the rules)."""
+        async with self.organization_call(request) as (session, caller, _):
+            paging = parse_query(request, Paging)
+            page = await lister(
+                session, caller.actor, caller.organization_id, limit=paging.limit, offset=paging.offset
+            )
+            body = page_out(page, item)
+        return json(body)
+
     # One transaction a request; the outbox's changes go to the workers once it is committed.
 
     @asynccontextmanager
@@ -204,6 +221,12 @@ class MembershipApi:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Lister(Protocol):
+    def __call__(
+        self, session: AsyncSession, actor: Actor, organization_id: int, *, limit: int, offset: int
+    ) -> Awaitable[Page[Any]]: ...
 
 
 def route(path: str, **handlers: Handler) -> Route:

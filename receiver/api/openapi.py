@@ -10,6 +10,8 @@ from pydantic.json_schema import models_json_schema
 from receiver.api.schemas import (
     MAX_ID,
     AccessUpdate,
+    BoardOut,
+    BoardViewOut,
     Error,
     InviteAccept,
     InviteCreate,
@@ -28,6 +30,8 @@ RESPONSES: list[type[BaseModel]] = [
     MemberOut,
     PageOut[MemberOut],
     PageOut[InviteOut],
+    PageOut[BoardOut],
+    BoardViewOut,
     Removed,
 ]
 
@@ -143,6 +147,19 @@ def openapi_document() -> dict[str, Any]:
             "/organizations/me/invites/{invite_id}": {
                 "delete": _operation(
                     "Revoke a pending invite", InviteOut, errors=(403, 404), path_id="invite_id"
+                ),
+            },
+            "/organizations/me/boards": {
+                "get": _operation(
+                    "List the workspace's boards", PageOut[BoardOut], errors=(403, 422), paged=True
+                ),
+            },
+            "/organizations/me/boards/{board_id}": {
+                "get": _operation(
+                    "Who can see a board: members with access, and guests",
+                    BoardViewOut,
+                    errors=(403, 404),
+                    path_id="board_id",
                 ),
             },
             "/organizations/invites/accept": {

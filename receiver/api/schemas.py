@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from membership.board_views import BoardPage
 from membership.invites import EMAIL_PATTERN
 from membership.members import BoardGrant
 from membership.models import Invite, Membership
@@ -119,6 +120,46 @@ class InviteOut(Response):
         return cls.model_validate(invite)
 
 
+class BoardOut(Response):
+    id: int
+    organization_id: int
+    trello_board_id: str | None
+    name: str
+    closed: bool
+
+
+class BoardMemberOut(Response):
+    member_id: int
+    user: UserOut
+    role: Role
+    access: Literal["read", "write"]
+    workspace_member: Literal[True] = True
+
+
+class BoardGuestOut(Response):
+    """Someone Trello has on the board who is not a member of the workspace (a guest)."""
+
+    trello_member_id: str
+    board_role: Literal["admin", "normal", "observer"] = Field(validation_alias="role")
+    first_seen_at: UtcDatetime
+    workspace_member: Literal[False] = False
+
+
+class BoardViewOut(BoardOut):
+    members: list[BoardMemberOut]
+    guests: list[BoardGuestOut]
+
+    @classmethod
+    def of(cls, page: BoardPage) -> BoardViewOut:
+        members = [
+            {"member_id": m.membership.id, "user": m.membership.user, "role": m.membership.role,
+             "access": m.access}
+            for m in page.members
+        ]  # fmt: skip
+        board = BoardOut.model_validate(page.board).model_dump()
+        return cls.model_validate({**board, "members": members, "guests": page.guests}, from_attributes=True)
+
+
 class Removed(Response):
     success: bool
     id: int
@@ -134,7 +175,10 @@ class PageOut(Response, Generic[T]):
     offset: int
 
 
-def page_out(page: Page[Any], item: type[MemberOut] | type[InviteOut]) -> PageOut[Any]:
+PageItem = type[MemberOut] | type[InviteOut] | type[BoardOut]
+
+
+def page_out(page: Page[Any], item: PageItem) -> PageOut[Any]:
     """The `{"data", "total", "limit", "offset"}` answer for a page of store records."""
     return PageOut[item](  # type: ignore[valid-type]
         data=[item.model_validate(record) for record in page.items],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from membership import outbox
-from membership.boards import board_view, effective_access, set_board_access
+from membership.boards import board_guests, board_view, effective_access, record_guests, set_board_access
 from membership.members import AccessChange, BoardGrant, set_access
 from membership.models import AuditEntry, Board, User
-from membership.workspaces import linked_memberships
+from membership.workspaces import adopt_member, linked_memberships
 from tests.fixtures.store import SYSTEM, World
 
 
@@ -78,6 +78,53 @@ async def test_recording_what_trello_gave_sets_an_override_and_audits_it(world: 
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "board_access_synced"))
     assert entry is not None
     assert entry.cause == "action:abc"
+
+
+async def record(world: World, board_id: int, guests: dict[str, str], cause: str = "t") -> None:
+    async with world.database.transaction() as session:
+        board = await session.get(Board, board_id)
+        assert board is not None
+        await record_guests(session, SYSTEM, board, guests, cause=cause)
+
+
+async def guests_of(world: World, board_id: int) -> dict[str, str]:
+    async with world.database.transaction() as session:
+        return {g.trello_member_id: g.role for g in await board_guests(session, board_id)}
+
+
+async def test_recording_guests_adds_the_new_updates_roles_and_drops_the_gone(world: World) -> None:
+    await record(world, world.boards[0], {"gus": "normal", "gia": "observer"})
+    await record(world, world.boards[0], {"gus": "observer", "guy": "normal"}, cause="action:xyz")
+    assert await guests_of(world, world.boards[0]) == {"gus": "observer", "guy": "normal"}
+    assert await guests_of(world, world.boards[1]) == {}
+    async with world.database.transaction() as session:
+        entries = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "board_guests_seen"))
+        ).all()
+    assert [e.cause for e in entries] == ["t", "action:xyz"]
+    assert entries[1].before == {"guests": {"gus": "normal", "gia": "observer"}}
+
+
+async def test_recording_the_same_guests_again_writes_nothing(world: World) -> None:
+    await record(world, world.boards[0], {"gus": "normal"})
+    await record(world, world.boards[0], {"gus": "normal"})
+    async with world.database.transaction() as session:
+        entries = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "board_guests_seen"))
+        ).all()
+    assert len(entries) == 1
+
+
+async def test_a_guest_adopted_as_a_workspace_member_is_a_guest_no_longer(world: World) -> None:
+    await record(world, world.boards[0], {"trello-nora": "normal", "gus": "normal"})
+    await record(world, world.other_board, {"trello-nora": "normal"})
+    async with world.database.transaction() as session:
+        nora = await session.get(User, world.nora.user.id)
+        assert nora is not None
+        nora.trello_member_id = "trello-nora"
+        await adopt_member(session, SYSTEM, world.organization_id, nora, role="member", cause="t")
+    assert await guests_of(world, world.boards[0]) == {"gus": "normal"}
+    assert await guests_of(world, world.other_board) == {"trello-nora": "normal"}  # another workspace's
 
 
 async def test_a_plan_held_again_updates_its_open_approval(world: World) -> None:

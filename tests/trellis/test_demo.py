@@ -47,6 +47,7 @@ def test_demo_ends_with_the_removed_member_on_no_board(redis_url: str) -> None:
     assert "Trello removed her from the workspace only: still on Hiring, Roadmap, Support" in result.stdout
     assert "Annie Easley is on 0 boards" in result.stdout
     assert "Skip Gus Guest: not a member in the store (a guest" in result.stdout
+    assert "Gus Guest listed under guests (workspace_member: false)" in result.stdout
     assert "0 refused with 429" in result.stdout
 
 

@@ -17,8 +17,10 @@ from sqlalchemy import update
 from membership.boards import (
     board_by_trello_id,
     board_view,
+    forget_guest,
     membership_by_trello_ids,
     move_board,
+    record_guests,
     set_board_access,
     unlink_board,
 )
@@ -35,6 +37,7 @@ from workers.reconcile.board_plan import (
     BoardPlan,
     DesiredBoard,
     MoveBoard,
+    RecordGuests,
     RecordObservers,
     RemoveFromTrello,
     SetStoreAccess,
@@ -104,6 +107,7 @@ class BoardSubject:
             self.board_id,
             view.access,
             view.pending,
+            view.guests,
             observers_known=organization.observers_allowed is not None,
         )
         plan = plan_board(desired, ActualBoard(self.board_id, roles), policy)
@@ -127,6 +131,8 @@ class BoardSubject:
         for fact in facts:
             if isinstance(fact, RecordObservers):
                 await remember_observers(self.database, self._observation.organization_id, fact.allowed)
+            elif isinstance(fact, RecordGuests):
+                await self._record_guests(fact, cause)
             else:
                 await record_departure(self.database, fact, cause)
 
@@ -144,6 +150,8 @@ class BoardSubject:
         else:
             await self.trello.set_board_member(self.board_id, operation.member_id, operation.role)
         async with self.database.transaction() as session:
+            if isinstance(operation, RemoveFromTrello):
+                await forget_guest(session, observation.entity_id, operation.member_id)
             audit_change(session, observation, operation, cause)
         return True
 
@@ -152,6 +160,12 @@ class BoardSubject:
             # The plan changed since the store last read it: remembered, so the next run falls back.
             assert self._observation is not None
             await remember_observers(self.database, self._observation.organization_id, False)
+
+    async def _record_guests(self, fact: RecordGuests, cause: str) -> None:
+        async with self.database.transaction() as session:
+            board = await board_by_trello_id(session, fact.board_id)
+            if board is not None:
+                await record_guests(session, RECONCILER, board, fact.guests, cause=cause)
 
     async def _record_access(self, operation: SetStoreAccess, cause: str) -> bool:
         assert self._observation is not None

@@ -11,7 +11,7 @@ Reads nothing, writes nothing, so that `trellis plan`, the workers and the tests
   which Trello follows in both modes.
 - Someone on the board the store does not know (a guest: not a workspace member) is kept when guests are
   allowed (the default when mirroring) and removed otherwise (the default when enforcing); a board admin
-  never is.
+  never is. Either way the store records who the board's guests are, as Trello has them.
 - A plan that would remove or demote more than the guard allows is held for an operator, not applied.
 - Whether the workspace's plan has observers, when the store does not know yet, is a fact to remember.
 """
@@ -19,7 +19,7 @@ Reads nothing, writes nothing, so that `trellis plan`, the workers and the tests
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from membership.vocabulary import ACCESS_RANK, Access, BoardRole, board_access
 from workers.reconcile.plan import Plan, Policy, Skip, guard
@@ -32,6 +32,7 @@ class DesiredBoard:
     board_id: str
     access: Mapping[str, Access]
     pending: frozenset[str] = frozenset()  # members with membership API changes still to push
+    guests: Mapping[str, str] = field(default_factory=dict)  # the guests as the store recorded them
     observers_known: bool = True  # False: the store has not yet recorded whether the plan has observers
 
 
@@ -75,6 +76,14 @@ class RecordObservers:
 
 
 @dataclass(frozen=True)
+class RecordGuests:
+    """Record the board's guests (people on it the store does not know) as Trello has them now."""
+
+    board_id: str
+    guests: Mapping[str, BoardRole]
+
+
+@dataclass(frozen=True)
 class UnlinkBoard:
     """Let go of a board: Trello no longer has it (`exists` False), or it left for a workspace the store
     does not link (its webhook to us must go too)."""
@@ -93,7 +102,7 @@ class MoveBoard:
 
 
 BoardOperation = SetTrelloRole | RemoveFromTrello | SetStoreAccess
-BoardFact = RecordObservers | UnlinkBoard | MoveBoard
+BoardFact = RecordObservers | RecordGuests | UnlinkBoard | MoveBoard
 BoardPlan = Plan[BoardOperation, BoardFact]
 
 
@@ -134,6 +143,9 @@ def plan_board(desired: DesiredBoard, actual: ActualBoard, policy: Policy) -> Bo
             operations.append(SetStoreAccess(member, board_access(role), reason))
     losing = frozenset(op.member_id for op in operations if _takes_access(op, desired, actual))
     facts: list[BoardFact] = [] if desired.observers_known else [RecordObservers(policy.observers_allowed)]
+    guests = {member: role for member, role in actual.roles.items() if member not in desired.access}
+    if guests != dict(desired.guests):
+        facts.append(RecordGuests(desired.board_id, guests))
     held = _guard(losing, desired, actual, policy)
     return BoardPlan(f"board:{desired.board_id}", operations, held, losing, facts)
 

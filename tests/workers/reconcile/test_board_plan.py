@@ -11,6 +11,7 @@ from membership.vocabulary import board_access
 from workers.reconcile.board_plan import (
     ActualBoard,
     DesiredBoard,
+    RecordGuests,
     RemoveFromTrello,
     SetStoreAccess,
     SetTrelloRole,
@@ -137,6 +138,29 @@ def test_guests_are_kept_when_mirroring_and_removed_when_enforcing_unless_allowe
     [enforced] = plan_board(desired, actual, Policy(authority="local")).operations
     [allowed] = plan_board(desired, actual, Policy(authority="local", allow_guests=True)).operations
     assert (type(mirrored), type(enforced), type(allowed)) == (Skip, RemoveFromTrello, Skip)
+
+
+@given(board=boards(), policy=policies)
+def test_the_guests_recorded_are_the_board_members_the_store_does_not_know(
+    board: Any, policy: Policy
+) -> None:
+    desired, actual = board
+    recorded = [f.guests for f in plan_board(desired, actual, policy).facts if isinstance(f, RecordGuests)]
+    guests = {m: r for m, r in actual.roles.items() if m not in desired.access}
+    assert recorded == ([guests] if guests else [])  # the store recorded none so far
+
+
+def test_guests_already_recorded_as_trello_has_them_are_not_recorded_again() -> None:
+    desired = DesiredBoard("b", {"ann": "write"}, guests={"gus": "normal"})
+    actual = ActualBoard("b", {"ann": "normal", "gus": "normal"})
+    assert plan_board(desired, actual, Policy(authority="trello")).facts == []
+
+
+def test_a_guest_who_left_or_changed_role_is_recorded_anew() -> None:
+    desired = DesiredBoard("b", {}, guests={"gus": "normal", "gia": "normal"})
+    actual = ActualBoard("b", {"gus": "observer"})
+    [fact] = plan_board(desired, actual, Policy(authority="trello")).facts
+    assert fact == RecordGuests("b", {"gus": "observer"})
 
 
 @settings(max_examples=300)
