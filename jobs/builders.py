@@ -44,12 +44,23 @@ def offboard_member(workspace_id: str, member_id: str, reason: str) -> Job:
     )
 
 
-def reconcile(kind: ScopeKind, scope_id: str, reason: str, *, defer: float = 0.0, bulk: bool = False) -> Job:
+def reconcile(
+    kind: ScopeKind,
+    scope_id: str,
+    reason: str,
+    *,
+    defer: float = 0.0,
+    bulk: bool = False,
+    approval_id: int | None = None,
+) -> Job:
     """A reconcile of one scope. A new id each time: the scope's own state in Redis coalesces them, and
-    arq would refuse an id whose job is still running."""
+    arq would refuse an id whose job is still running. `approval_id`: a plan an operator approved goes
+    ahead."""
     kwargs: dict[str, object] = {"reason": reason}
     if bulk:
         kwargs["bulk"] = True
+    if approval_id is not None:
+        kwargs["approval_id"] = approval_id
     return Job(
         f"reconcile_{kind}",
         (scope_id,),
@@ -61,9 +72,7 @@ def reconcile(kind: ScopeKind, scope_id: str, reason: str, *, defer: float = 0.0
 
 def reconcile_approved(kind: ScopeKind, scope_id: str, approval_id: int) -> Job:
     """Reconcile a scope again after an operator approved its held plan."""
-    return Job(
-        f"reconcile_{kind}", (scope_id,), {"reason": f"approval {approval_id}", "approval_id": approval_id}
-    )
+    return reconcile(kind, scope_id, f"approval {approval_id}", approval_id=approval_id)
 
 
 def scope_kind(name: str) -> ScopeKind:

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     job_retry_cap_seconds: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1)
     reconcile_debounce_seconds: float = Field(default=1.0, ge=0)
+    # A running reconcile's hold on its scope, renewed every third of it: a dead worker's lapses in this.
+    scope_lease_seconds: float = Field(default=30.0, ge=1)
     # Where each worker serves its Prometheus metrics (on TRELLIS_HOST); 0 serves none.
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
     # Reconcile rules: read access on a plan without observers, and the mass-change guard.

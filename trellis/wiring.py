@@ -107,6 +107,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         job_timeout_seconds=settings.job_timeout_seconds,
         concurrency=settings.worker_concurrency,
         reconcile_debounce_seconds=settings.reconcile_debounce_seconds,
+        scope_lease_seconds=settings.scope_lease_seconds,
         resync_interval_hours=settings.resync_interval_hours,
         metrics_host=settings.host,
         metrics_port=settings.worker_metrics_port,

@@ -49,6 +49,7 @@ class WorkerConfig:
     job_timeout_seconds: int = 60
     concurrency: int = 16
     reconcile_debounce_seconds: float = 1.0
+    scope_lease_seconds: float = 30.0
     resync_interval_hours: int = 6
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no metrics served

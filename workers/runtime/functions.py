@@ -143,7 +143,10 @@ async def reconcile_board(
     long as it takes access from no one they did not approve."""
     context = context_of(ctx)
     approved = await approved_members(context, approval_id)
-    async with running(ctx, Scope("board", board_id)):
+    scope = Scope("board", board_id)
+    if (token := await context.scopes.start(scope)) is None:
+        return await wait_turn(context, scope, reason, bulk, approval_id)
+    async with running(ctx, scope, token):
         report = await reconcile_board_(
             context.trello, context.database, board_id, cause=f"reconcile ({reason or 'requested'})",
             priority=priority_of(bulk), approved_losing=approved, policy=context.config.policy,
@@ -169,7 +172,10 @@ async def reconcile_workspace(
     context = context_of(ctx)
     approved = await approved_members(context, approval_id)
     cause = f"reconcile ({reason or 'requested'})"
-    async with running(ctx, Scope("workspace", workspace_id)):
+    scope = Scope("workspace", workspace_id)
+    if (token := await context.scopes.start(scope)) is None:
+        return await wait_turn(context, scope, reason, bulk, approval_id)
+    async with running(ctx, scope, token):
         report = await reconcile_workspace_(
             context.trello, context.database, workspace_id, cause=cause,
             priority=priority_of(bulk), approved_losing=approved, policy=context.config.policy,
@@ -227,21 +233,35 @@ async def ensure_webhooks(ctx: dict[str, Any], reason: str = "") -> str:
 
 
 @asynccontextmanager
-async def running(ctx: dict[str, Any], scope: Scope) -> AsyncIterator[None]:
-    """A scope's reconcile runs: marks from now on ask for one more run after it. A run that fails and
-    will be tried again leaves the scope queued: its retry is the next run, and none may start beside it."""
+async def running(ctx: dict[str, Any], scope: Scope, token: str) -> AsyncIterator[None]:
+    """A scope's reconcile runs under its lease (`token`), renewed meanwhile: marks from now on ask for
+    one more run after it. A run that fails and will be tried again leaves the scope queued: its retry
+    is the next run."""
     scopes = context_of(ctx).scopes
-    await scopes.started(scope)
     try:
-        yield
+        async with scopes.renewing(scope, token):
+            yield
     except BaseException as exc:
         # arq runs a cancelled job again (a worker shutting down cancels what it cannot finish).
         if isinstance(exc, asyncio.CancelledError) or (isinstance(exc, Exception) and will_retry(ctx, exc)):
-            await scopes.retrying(scope)
+            await scopes.retrying(scope, token)
         else:
-            await scopes.finished(scope)
+            await scopes.finished(scope, token)
         raise
-    await scopes.finished(scope)
+    await scopes.finished(scope, token)
+
+
+async def wait_turn(
+    context: WorkerContext, scope: Scope, reason: str, bulk: bool, approval_id: int | None
+) -> str:
+    """Another run holds the scope (two jobs of one scope were queued: a backlog outlived the queued
+    state, or a worker died holding it): this job runs later, not beside it."""
+    defer = context.scopes.lease / 3
+    await context.queue.enqueue(
+        builders.reconcile(scope.kind, scope.id, reason, defer=defer, bulk=bulk, approval_id=approval_id)
+    )
+    log.info("scope busy: deferred", scope=str(scope), retry_in=defer)
+    return f"{scope} is being reconciled by another run: deferred {defer:.0f} s"
 
 
 async def approved_members(context: WorkerContext, approval_id: int | None) -> frozenset[str] | None:

@@ -112,12 +112,14 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
             database=Database(config.database_url),
             queue=queue,
             clients=build_clients(config.clients, ctx["redis"]),
-            # The scope state outlives the longest run by a margin, so a lost job cannot block its scope.
+            # A queued scope's state outlives the longest run by a margin, so a lost job cannot block its
+            # scope; the lease, not this lifetime, keeps two runs of a scope apart.
             scopes=Scopes(
                 ctx["redis"],
                 queue,
                 debounce=config.reconcile_debounce_seconds,
                 lifetime=config.job_timeout_seconds * 3,
+                lease=config.scope_lease_seconds,
             ),
         )
 

@@ -25,6 +25,7 @@ from workers import metrics
 from workers.outside.errors import RemoteError
 from workers.runtime.config import JobRules
 from workers.runtime.context import CONTEXT_KEY
+from workers.runtime.scopes import LeaseLost
 
 log = structlog.get_logger("workers.runtime")
 
@@ -35,7 +36,7 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a failure may pass, so that the job is tried again later: the one definition."""
     if isinstance(exc, RemoteError):
         return exc.transient  # each error of the Trello and SCIM families says whether it may pass
-    if isinstance(exc, OSError | TimeoutError | RedisConnectionError | RedisTimeoutError):
+    if isinstance(exc, OSError | TimeoutError | RedisConnectionError | RedisTimeoutError | LeaseLost):
         return True
     if isinstance(exc, OperationalError):
         return True
