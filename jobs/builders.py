@@ -94,6 +94,12 @@ def full_resync(reason: str) -> Job:
     return Job("full_resync", (), {"reason": reason})
 
 
+def sweep_outbox(reason: str) -> Job:
+    """Queue the push of every change still pending in the outbox (what each worker does as it starts
+    and every minute, asked for now)."""
+    return Job("sweep_outbox", (), {"reason": reason})
+
+
 def ensure_webhooks(reason: str) -> Job:
     """Check that every linked workspace and open board has an active webhook (idempotent: a check that
     finds them all costs one call)."""

@@ -26,6 +26,7 @@ EVERY_BUILT_JOB = {
     "deactivate_account": builders.deactivate_account(3),
     "ensure_webhooks": builders.ensure_webhooks("reason"),
     "full_resync": builders.full_resync("reason"),
+    "sweep_outbox": builders.sweep_outbox("reason"),
 }
 
 

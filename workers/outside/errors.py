@@ -50,6 +50,13 @@ class TrelloBadRequest(TrelloError):
     pass
 
 
+class InviteeNotIdentified(TrelloError):
+    """Trello took an invitation, but its answer does not tell which of the workspace's members is the
+    invitee (someone else joined at the same moment): the change stays pending and is tried again."""
+
+    transient = True
+
+
 class TrelloRateLimited(TrelloError):
     """429: the limiter pauses every worker; the call is tried again after the pause."""
 

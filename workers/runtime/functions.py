@@ -27,6 +27,7 @@ from workers.reconcile.workspace import reconcile_workspace as reconcile_workspa
 from workers.runtime import resync
 from workers.runtime.context import WorkerContext, context_of
 from workers.runtime.scopes import Scope
+from workers.runtime.serial import serialised
 from workers.runtime.wrapper import job, will_retry
 from workers.workflows import accounts, offboard, push, webhooks
 
@@ -117,9 +118,11 @@ async def offboard_member(ctx: dict[str, Any], workspace_id: str, member_id: str
 async def push_member_change(ctx: dict[str, Any], change_id: int) -> str:
     """Make Trello follow one change made through the membership API, then mark it done."""
     context = context_of(ctx)
+    hold = float(context.config.job_timeout_seconds)
     report = await push.push_member_change(
-        context.trello, context.database, change_id, policy=context.config.policy
-    )
+        context.trello, context.database, change_id, policy=context.config.policy,
+        serialised=lambda name: serialised(context.queue.redis, name, hold=hold),
+    )  # fmt: skip
     outcome = f"{report.outcome}: {len(report.boards)} board(s) reconciled"
     if report.removed_email is not None:
         account = await accounts.after_offboarding(
@@ -214,6 +217,16 @@ async def full_resync(ctx: dict[str, Any], reason: str = "scheduled") -> str:
         context.database, context.scopes, context.queue, reason=f"resync ({reason})"
     )
     return f"{len(request.scopes)} scope(s) marked, {len(request.changes)} pending change(s) queued"
+
+
+@job
+async def sweep_outbox(ctx: dict[str, Any], reason: str = "scheduled") -> str:
+    """Queue the push of every change still pending in the outbox: run as each worker starts and every
+    minute, so that a change made while Redis was away reaches Trello within a minute of its return."""
+    context = context_of(ctx)
+    changes = await resync.sweep_outbox(context.database, context.queue)
+    log.info("outbox swept", reason=reason, queued=len(changes))
+    return f"{len(changes)} pending change(s) queued"
 
 
 @job

@@ -1,5 +1,6 @@
 """The safety net: every linked workspace and board reconciled again, the outbox swept, the webhooks
-checked. Run by arq's cron (every `resync_interval_hours`) and by `trellis resync`.
+checked. Run by arq's cron (every `resync_interval_hours`) and by `trellis resync`; the outbox sweep
+also runs on its own as each worker starts and every minute (`sweep_outbox`).
 
 It does not reconcile anything itself: it marks every scope with bulk priority, so the reconciles are the
 ordinary coalesced jobs, spread over all workers, each short (a job timeout covers one board, not a
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobs import builders
+from jobs.deadletters import DeadLetters
 from jobs.queue import JobQueue
 from membership import outbox
 from membership.database import Database
@@ -41,10 +43,19 @@ async def request_resync(
     request = ResyncRequest(scopes=await linked_scopes(database))
     for scope in request.scopes:
         await scopes.mark(scope, reason=reason, bulk=True)
-    # The outbox sweep: a change whose push could not be queued when it was made (Redis was down) or
-    # whose job was lost goes out now. The job id dedupes one that is still queued or running.
-    async with database.transaction() as session:
-        request.changes = [change.id for change in await outbox.pending(session)]
-    await queue.enqueue_many([builders.push_member_change(change) for change in request.changes])
+    request.changes = await sweep_outbox(database, queue)
     await queue.enqueue(builders.ensure_webhooks(reason))
     return request
+
+
+async def sweep_outbox(database: Database, queue: JobQueue) -> list[int]:
+    """Queue the push of each pending change: one whose push could not be queued when it was made (Redis
+    was down) or whose job was lost goes out now. The job id dedupes one still queued or running; one
+    whose push ended on the dead-letter list waits there for an operator (replayed, it runs again)."""
+    async with database.transaction() as session:
+        pending = [change.id for change in await outbox.pending(session)]
+    jobs = [builders.push_member_change(change) for change in pending]
+    dead = {letter.job_id for letter in await DeadLetters(queue.redis).list()}
+    swept = [job for job in jobs if job.job_id not in dead]
+    await queue.enqueue_many(swept)
+    return [job.args[0] for job in swept]

@@ -39,6 +39,7 @@ JOB_TIMEOUTS: dict[JobFunction, int] = {
     functions.deactivate_account: 1,
     functions.full_resync: 1,  # marks scopes and queues jobs: quick, however many boards there are
     functions.ensure_webhooks: LONG_JOB,
+    functions.sweep_outbox: 1,
 }
 # apply_event keeps its result an hour: its job id, the action id, dedupes retried deliveries while the
 # result is kept. No other job keeps one: reconciles are coalesced by their scope's state in Redis, a
@@ -74,19 +75,14 @@ def arq_functions(config: WorkerConfig) -> list[Function]:
 
 
 def resync_schedule(config: WorkerConfig) -> list[CronJob]:
-    """The full resync every `resync_interval_hours`, on the hour. arq gives a cron run a job id of its
-    time, so with several workers it runs once."""
+    """The full resync every `resync_interval_hours`, on the hour; the outbox sweep every minute and as
+    the worker starts (after Redis was away, say). arq gives a cron run a job id of its time, so with
+    several workers each runs once."""
     hours = set(range(0, 24, config.resync_interval_hours))
+    common: dict[str, Any] = {"max_tries": config.retry.max_tries, "timeout": config.job_timeout_seconds}
     return [
-        cron(
-            functions.full_resync,
-            name="full_resync",
-            hour=hours,
-            minute=0,
-            run_at_startup=False,
-            max_tries=config.retry.max_tries,
-            timeout=config.job_timeout_seconds,
-        )
+        cron(functions.full_resync, name="full_resync", hour=hours, minute=0, run_at_startup=False, **common),
+        cron(functions.sweep_outbox, name="sweep_outbox", second=0, run_at_startup=True, **common),
     ]
 
 

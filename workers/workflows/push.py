@@ -1,13 +1,19 @@
 """Pushing a change made through the membership API to Trello: the consumer of the store's outbox.
 
 The change is marked done only once Trello has it; until then board reconciles keep the member
-"pending" and push the store's state for them, whatever the authority.
+"pending" and push the store's state for them, whatever the authority. A newcomer is invited by email
+and linked to the Trello member Trello's answer shows was added; Trello shows no one's email, so
+invitations to one workspace are made one at a time (`Serialiser`), and an invitee that cannot be told
+apart leaves the change pending, to be tried again (`errors.InviteeNotIdentified`), never done.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -25,6 +31,14 @@ from workers.reconcile.plan import DEFAULT_POLICY, Policy
 
 log = structlog.get_logger("workers.push")
 
+# Holds `name` (a workspace's invitations) for one caller at a time, across every worker.
+Serialiser = Callable[[str], AbstractAsyncContextManager[object]]
+
+
+def unserialised(name: str) -> AbstractAsyncContextManager[object]:
+    """For a single caller (a test, one process): nothing to wait for."""
+    return contextlib.nullcontext()
+
 
 @dataclass
 class PushReport:
@@ -36,7 +50,12 @@ class PushReport:
 
 
 async def push_member_change(
-    trello: TrelloClient, database: Database, change_id: int, *, policy: Policy = DEFAULT_POLICY
+    trello: TrelloClient,
+    database: Database,
+    change_id: int,
+    *,
+    policy: Policy = DEFAULT_POLICY,
+    serialised: Serialiser = unserialised,
 ) -> PushReport:
     report = PushReport(change_id)
     async with database.transaction() as session:
@@ -68,7 +87,8 @@ async def push_member_change(
     elif membership is not None:
         member_id = user.trello_member_id
         if member_id is None:
-            member_id = await _invite(trello, database, workspace, user, workspace_role(membership.role))
+            async with serialised(f"invitations:{workspace}"):
+                member_id = await _invite(trello, database, workspace, user, workspace_role(membership.role))
         else:
             await trello.set_organization_member(workspace, member_id, workspace_role(membership.role))
         if member_id is not None:
@@ -86,27 +106,38 @@ async def push_member_change(
 async def _invite(
     trello: TrelloClient, database: Database, workspace: str, user: User, role: str
 ) -> str | None:
-    """Invite by email and link the Trello member the invitation made (Trello shows no one's email:
-    the new member is the one that appeared in the workspace)."""
+    """Invite by email and link the Trello member the invitation added: the one member in Trello's
+    answer (or, when the answer does not list the workspace's members, in a listing read at once) that
+    was not in the workspace before. The caller holds the workspace's invitations meanwhile."""
     if not user.email:
         return None
-    before = {row["idMember"] for row in await trello.organization_memberships(workspace)}
-    await trello.invite_to_organization(workspace, user.email, user.name or user.email, role)
-    appeared = {row["idMember"] for row in await trello.organization_memberships(workspace)} - before
+    before = _member_ids(await trello.organization_memberships(workspace))
+    answer = await trello.invite_to_organization(workspace, user.email, user.name or user.email, role)
+    after = _member_ids(answer.get("memberships")) or _member_ids(
+        await trello.organization_memberships(workspace)
+    )
+    appeared = after - before
     if len(appeared) != 1:
-        log.warning(
-            "invited, but could not tell which Trello member is theirs", user=user.id, appeared=len(appeared)
+        raise errors.InviteeNotIdentified(
+            f"invited {user.email}: Trello shows {len(appeared)} new members of the workspace, not one: "
+            "which is theirs cannot be told"
         )
-        return None
-    member_id: str = appeared.pop()
+    member_id = appeared.pop()
     async with database.transaction() as session:
         taken = await session.scalar(select(User.id).where(User.trello_member_id == member_id))
         if taken is not None and taken != user.id:
-            log.warning(
-                "invited, but their Trello member is linked to another user", user=user.id, other=taken
+            raise errors.InviteeNotIdentified(
+                f"invited {user.email}, but the Trello member that joined is linked to user {taken}"
             )
-            return None
         linked = await session.get(User, user.id)
         assert linked is not None
         linked.trello_member_id = member_id
+    log.info("invitee linked", user=user.id, member=member_id)
     return member_id
+
+
+def _member_ids(memberships: Any) -> set[str]:
+    """The member ids of a list of workspace memberships (empty when it is not one)."""
+    if not isinstance(memberships, list):
+        return set()
+    return {row["idMember"] for row in memberships if isinstance(row, dict) and "idMember" in row}
