@@ -178,6 +178,8 @@ def services(tmp: Path, redis_url: str, window: float, stack: ExitStack) -> dict
         "TRELLIS_TRELLO_API_KEY": KEY, "TRELLIS_TRELLO_TOKEN": TOKEN, "TRELLIS_TRELLO_SECRET": SECRET,
         "TRELLIS_CALLBACK_URL": receiver + "/webhooks/trello", "TRELLIS_PORT": str(receiver_port),
         "TRELLIS_TRELLO_LIMIT_WINDOW_SECONDS": str(window), "TRELLIS_LOG_FORMAT": "json",
+        # The offboarding is timed from the removal: the wave guard's deliberate wait is not its cost.
+        "TRELLIS_GUARD_WAVE_SETTLE_SECONDS": "0",
     }  # fmt: skip
     emulator_argv = python_module(
         "trellis", "emulator", "--port", str(emulator_port), "--fixture", str(fixture_file), "--key", KEY,

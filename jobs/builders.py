@@ -33,14 +33,16 @@ def push_member_change(change_id: int) -> Job:
     return Job("push_member_change", (change_id,), job_id=f"member-change:{change_id}")
 
 
-def offboard_member(workspace_id: str, member_id: str, reason: str) -> Job:
+def offboard_member(workspace_id: str, member_id: str, reason: str, *, defer: float = 0.0) -> Job:
     """Take a member who left a workspace off its boards. One at a time a member: the id dedupes
-    repeated deliveries, and the workspace reconcile finding the same departure, while it waits."""
+    repeated deliveries, and the workspace reconcile finding the same departure, while it waits.
+    `defer`: the wave guard's settling time."""
     return Job(
         "offboard_member",
         (workspace_id, member_id),
         {"reason": reason},
         job_id=f"offboard:{workspace_id}:{member_id}",
+        defer_seconds=defer,
     )
 
 

@@ -12,7 +12,7 @@ from membership.errors import NotFound
 from membership.models import PendingApproval, utcnow
 from membership.rules import Actor
 
-KINDS = ("plan", "scim_deactivate")
+KINDS = ("plan", "scim_deactivate", "wave")
 
 
 async def request(
@@ -55,6 +55,54 @@ async def request(
         after={"kind": kind, "scope": scope, "summary": summary},
     )
     return approval
+
+
+async def open_approval(session: AsyncSession, kind: str, scope: str) -> PendingApproval | None:
+    return await session.scalar(
+        select(PendingApproval).where(
+            PendingApproval.kind == kind, PendingApproval.scope == scope, PendingApproval.decided_at.is_(None)
+        )
+    )
+
+
+async def last_decided(session: AsyncSession, kind: str, scope: str) -> PendingApproval | None:
+    """The scope's most recent decided approval of this kind."""
+    return await session.scalar(
+        select(PendingApproval)
+        .where(
+            PendingApproval.kind == kind,
+            PendingApproval.scope == scope,
+            PendingApproval.decided_at.is_not(None),
+        )
+        .order_by(PendingApproval.decided_at.desc(), PendingApproval.id.desc())
+        .limit(1)
+    )
+
+
+async def rejected_plan(session: AsyncSession, scope: str, fingerprint: str) -> PendingApproval | None:
+    """The operator's rejection of this very plan (same scope, same operations), if that is the scope's
+    last decision: a plan rejected stays rejected until the state it was computed from changes."""
+    last = await last_decided(session, "plan", scope)
+    if last is not None and last.decision == "rejected" and last.payload.get("fingerprint") == fingerprint:
+        return last
+    return None
+
+
+async def wave_decision(session: AsyncSession, scope: str, member: str) -> PendingApproval | None:
+    """The latest decided wave of this scope that named `member`: approved or rejected."""
+    statement = (
+        select(PendingApproval)
+        .where(
+            PendingApproval.kind == "wave",
+            PendingApproval.scope == scope,
+            PendingApproval.decided_at.is_not(None),
+        )
+        .order_by(PendingApproval.decided_at.desc(), PendingApproval.id.desc())
+    )
+    for approval in (await session.scalars(statement)).all():
+        if member in approval.payload.get("members", []):
+            return approval
+    return None
 
 
 async def open_approvals(session: AsyncSession) -> list[PendingApproval]:

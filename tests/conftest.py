@@ -68,6 +68,7 @@ def make_settings(redis_url: str, sqlite_url: str) -> SettingsFactory:
             "callback_url": TEST_CALLBACK_URL,
             "enqueue_timeout_seconds": 1.0,
             "worker_metrics_port": 0,  # tests run many workers at once; the one that needs it says so
+            "guard_wave_settle_seconds": 0.2,  # offboardings need not wait for waves; the wave test says so
         }
         values.update(overrides)
         return Settings(**values)

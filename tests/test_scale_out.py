@@ -45,6 +45,7 @@ async def cluster(redis_url: str, postgres_url: str, tmp_path: Path) -> AsyncIte
         "TRELLIS_TRELLO_API_KEY": KEY, "TRELLIS_TRELLO_TOKEN": TOKEN, "TRELLIS_TRELLO_SECRET": SECRET,
         "TRELLIS_WORKER_METRICS_PORT": "0",
         "TRELLIS_RECONCILE_DEBOUNCE_SECONDS": "0.3", "TRELLIS_LOG_FORMAT": "json",
+        "TRELLIS_GUARD_WAVE_SETTLE_SECONDS": "0.2",
     }  # fmt: skip
     callbacks = [f"http://127.0.0.1:{port}/webhooks/trello" for port in receivers]
     logs: list[Path] = []

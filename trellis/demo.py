@@ -121,6 +121,7 @@ def _run(settings: Settings, tmp: Path, exit_after: bool, console: Console) -> i
         "TRELLIS_CALLBACK_URL": receiver + "/webhooks/trello",
         "TRELLIS_PORT": str(receiver_port),
         "TRELLIS_RECONCILE_DEBOUNCE_SECONDS": "0.3",
+        "TRELLIS_GUARD_WAVE_SETTLE_SECONDS": "1",  # one person leaves in the story: no wave to wait for
         "TRELLIS_LOG_FORMAT": "json",
     }
     trellis = [sys.executable, "-m", "trellis"]

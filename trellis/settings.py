@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     observer_fallback: Literal["normal", "skip"] = "normal"
     guard_max_members: int = Field(default=10, ge=1)
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
+    # The guard across events: more than this many departures from a workspace within the window hold
+    # their offboardings as one approval; each offboarding first waits the settling time.
+    guard_wave_members: int = Field(default=5, ge=1)
+    guard_wave_seconds: float = Field(default=600.0, gt=0)
+    guard_wave_settle_seconds: float = Field(default=30.0, ge=0)
     # Board members who are not members of the workspace (guests): mirroring keeps them; enforcing
     # removes those the store does not grant, unless this allows them.
     allow_guests: bool = False

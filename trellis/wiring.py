@@ -19,6 +19,7 @@ from workers.outside.trello import TrelloLimits
 from workers.reconcile.plan import Policy
 from workers.runtime import worker
 from workers.runtime.config import JobRetryPolicy, WorkerConfig
+from workers.runtime.waves import WaveRules
 
 
 def webhook_config(settings: Settings) -> WebhookConfig | None:
@@ -108,6 +109,11 @@ def worker_config(settings: Settings) -> WorkerConfig:
         concurrency=settings.worker_concurrency,
         reconcile_debounce_seconds=settings.reconcile_debounce_seconds,
         scope_lease_seconds=settings.scope_lease_seconds,
+        waves=WaveRules(
+            members=settings.guard_wave_members,
+            seconds=settings.guard_wave_seconds,
+            settle_seconds=settings.guard_wave_settle_seconds,
+        ),
         resync_interval_hours=settings.resync_interval_hours,
         metrics_host=settings.host,
         metrics_port=settings.worker_metrics_port,

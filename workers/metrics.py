@@ -32,6 +32,10 @@ LIMITER_WAIT_SECONDS = Histogram(
     "trellis_limiter_wait_seconds", "Time a call waited for a permit of the shared limiter, by priority.",
     ["priority"], buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY,
 )  # fmt: skip
+HELD = Counter(
+    "trellis_held", "Held for an operator: plans past the mass-change guard, and waves of departures.",
+    ["kind"], registry=REGISTRY,
+)  # fmt: skip
 PLAN_OPERATIONS = Counter(
     "trellis_plan_operations", "Operations of reconcile plans applied, by scope and operation.",
     ["scope", "operation"], registry=REGISTRY,

@@ -16,6 +16,9 @@ from trellis.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from jobs.queue import Job
+    from membership.models import PendingApproval
+
 
 @main.command()
 @pass_cli
@@ -49,6 +52,9 @@ def approvals_list(cli: CliContext) -> None:
             lines.append(f"{approval.id:>5}  {approval.kind:16} {approval.scope:40} {approval.summary}")
             for op in approval.payload.get("operations", []):
                 lines.append(f"         {op['operation']} {op['member_id']}: {op['reason']}")
+            for member in approval.payload.get("members", []):  # a wave: who, and the boards at stake
+                boards = approval.payload.get("boards", {}).get(member) or ["none in the store"]
+                lines.append(f"         offboard {member}: {', '.join(boards)}")
         return lines or ["no open approvals"]
 
     for line in in_store(cli.settings, rows):
@@ -60,7 +66,8 @@ def approvals_list(cli: CliContext) -> None:
 @pass_cli
 def approvals_approve(cli: CliContext, approval_id: int) -> None:
     """Approve: a held plan's scope is reconciled again, and the plan goes ahead if it takes access
-    from no one beyond those it named; an account deactivation is carried out."""
+    from no one beyond those it named; a wave's offboardings run; an account deactivation is carried
+    out."""
     from jobs import builders
     from membership.approvals import decide
 
@@ -69,12 +76,14 @@ def approvals_approve(cli: CliContext, approval_id: int) -> None:
         settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
     )
     if approval.kind == "scim_deactivate":
-        job, outcome = builders.deactivate_account(approval_id), "the account is deactivated"
+        jobs, outcome = [builders.deactivate_account(approval_id)], "the account is deactivated"
+    elif approval.kind == "wave":
+        jobs, outcome = wave_offboardings(approval), "their offboardings run"
     else:
         kind, _, subject = approval.scope.partition(":")
-        job = builders.reconcile_approved(builders.scope_kind(kind), subject, approval_id)
+        jobs = [builders.reconcile_approved(builders.scope_kind(kind), subject, approval_id)]
         outcome = "it is reconciled again"
-    with_queue(settings, lambda queue: queue.enqueue(job))
+    with_queue(settings, lambda queue: queue.enqueue_many(jobs))
     click.echo(f"approval {approval_id} approved: {approval.scope}: {outcome}")
 
 
@@ -82,11 +91,25 @@ def approvals_approve(cli: CliContext, approval_id: int) -> None:
 @click.argument("approval_id", type=int)
 @pass_cli
 def approvals_reject(cli: CliContext, approval_id: int) -> None:
-    """Reject a held plan: nothing is applied (a later event or resync plans afresh)."""
+    """Reject: a held plan is not applied, nor held again until the state it was computed from
+    changes; a wave's people stay on their boards (mirroring, the store lets them go)."""
     from membership.approvals import decide
 
-    in_store(cli.settings, lambda session: decide(session, approval_id, approve=False, by="operator:cli"))
+    settings = cli.settings
+    approval = in_store(
+        settings, lambda session: decide(session, approval_id, approve=False, by="operator:cli")
+    )
+    if approval.kind == "wave":
+        with_queue(settings, lambda queue: queue.enqueue_many(wave_offboardings(approval)))
     click.echo(f"approval {approval_id} rejected")
+
+
+def wave_offboardings(approval: PendingApproval) -> list[Job]:
+    """The held offboardings of a decided wave, queued again: each follows the decision."""
+    from jobs import builders
+
+    workspace, reason = approval.payload["workspace"], f"approval {approval.id}"
+    return [builders.offboard_member(workspace, member, reason) for member in approval.payload["members"]]
 
 
 @main.group("dead-letters")

@@ -6,7 +6,8 @@ the writers of its facts and operations. Everything else is here, once:
 - `apply=False` (`trellis plan`) observes and plans, and changes nothing.
 - Facts are recorded before the guard: they take no one's access.
 - A plan the mass-change guard holds becomes a pending approval, unless an operator approved taking
-  access from every member it takes it from.
+  access from every member it takes it from. A plan the operator rejected is not held again, nor
+  applied, until the state it was computed from changes (its operations differ).
 - What Trello refuses (the last admin, a member gone, observers on a plan without them) is recorded in
   the audit log and reported, never retried: the same request would be refused again.
 
@@ -15,9 +16,11 @@ Knows nothing of arq: the job functions call it, and so does `trellis plan`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +76,7 @@ class Report(Generic[Op, Fact]):
     applied: list[Op] = field(default_factory=list)
     refused: list[tuple[Op, str]] = field(default_factory=list)  # Trello said no: reported, not retried
     approval_id: int | None = None
+    rejected: bool = False  # the held plan is one an operator rejected: left as it is
 
 
 async def reconcile(
@@ -101,7 +105,7 @@ async def reconcile(
     if not plan.changes:
         return report
     if plan.held is not None and not (approved_losing is not None and plan.losing <= approved_losing):
-        report.approval_id = await hold_for_approval(database, observation, cause)
+        report.approval_id, report.rejected = await hold_for_approval(database, observation, cause)
         return report
     for operation in plan.operations:
         if isinstance(operation, Skip):
@@ -123,19 +127,31 @@ async def reconcile(
     return report
 
 
-async def hold_for_approval(database: Database, observation: Observation[Op, Fact], cause: str) -> int:
-    """Record a plan the mass-change guard held as a pending approval (one open per scope)."""
+async def hold_for_approval(
+    database: Database, observation: Observation[Op, Fact], cause: str
+) -> tuple[int, bool]:
+    """Record a plan the mass-change guard held as a pending approval (one open per scope); or, when
+    the operator rejected this very plan last, leave it be. Returns the approval and whether it is
+    that rejection."""
     plan = observation.plan
     assert plan.held is not None
+    operations = [describe(op) for op in plan.operations]
+    fingerprint = hashlib.sha256(orjson.dumps(operations, option=orjson.OPT_SORT_KEYS)).hexdigest()
     async with database.transaction() as session:
+        rejected = await approvals.rejected_plan(session, plan.scope, fingerprint)
+        if rejected is not None:
+            log.info("plan rejected by an operator before: left as it is", scope=plan.scope,
+                     approval=rejected.id)  # fmt: skip
+            return rejected.id, True
         approval = await approvals.request(
             session, kind="plan", organization_id=observation.organization_id, scope=plan.scope,
-            summary=plan.held, payload={"operations": [describe(op) for op in plan.operations],
-                                        "losing": sorted(plan.losing)},
+            summary=plan.held, payload={"operations": operations, "losing": sorted(plan.losing),
+                                        "fingerprint": fingerprint},
             actor=RECONCILER, cause=cause,
         )  # fmt: skip
+    metrics.HELD.labels("plan").inc()
     log.warning("plan held for an operator", scope=plan.scope, reason=plan.held, approval=approval.id)
-    return approval.id
+    return approval.id, False
 
 
 async def record_refusal(

@@ -214,7 +214,9 @@ def _take(
 
 
 def _takes_access(op: WorkspaceOperation | Skip, desired: DesiredWorkspace) -> bool:
-    if isinstance(op, Offboard | RemoveFromWorkspace):
+    # An offboarding follows a departure Trello already made, and is a job of its own: the guard on
+    # waves of departures (`workers.runtime.waves`) holds those, not this plan's guard.
+    if isinstance(op, RemoveFromWorkspace):
         return True
     # Setting a Trello role never takes access: a demotion in Trello is never planned (admins are kept).
     return isinstance(op, SetStoreRole) and ROLE_RANK[op.role] < ROLE_RANK[desired.roles[op.member_id]]

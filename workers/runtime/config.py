@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from workers.backoff import full_jitter
 from workers.outside.clients import ClientsConfig
 from workers.reconcile.plan import DEFAULT_POLICY, Policy
+from workers.runtime.waves import WaveRules
 from workers.workflows.accounts import ScimPolicy
 
 
@@ -50,6 +51,7 @@ class WorkerConfig:
     concurrency: int = 16
     reconcile_debounce_seconds: float = 1.0
     scope_lease_seconds: float = 30.0
+    waves: WaveRules = field(default_factory=WaveRules)  # the guard on waves of departures
     resync_interval_hours: int = 6
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no metrics served

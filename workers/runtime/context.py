@@ -16,6 +16,7 @@ from workers.outside.clients import Clients
 from workers.outside.trello import TrelloClient
 from workers.runtime.config import JobRules, WorkerConfig
 from workers.runtime.scopes import Scopes
+from workers.runtime.waves import Departures
 
 CONTEXT_KEY = "trellis"
 
@@ -28,6 +29,7 @@ class WorkerContext:
     queue: JobQueue
     clients: Clients
     scopes: Scopes
+    departures: Departures
 
     @property
     def trello(self) -> TrelloClient:

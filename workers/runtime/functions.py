@@ -24,7 +24,7 @@ from workers.reconcile.board import reconcile_board as reconcile_board_
 from workers.reconcile.board_plan import still_in_trello
 from workers.reconcile.workspace import linked_boards, offboardings
 from workers.reconcile.workspace import reconcile_workspace as reconcile_workspace_
-from workers.runtime import resync
+from workers.runtime import resync, waves
 from workers.runtime.context import WorkerContext, context_of
 from workers.runtime.scopes import Scope
 from workers.runtime.serial import serialised
@@ -80,9 +80,16 @@ async def follow_up(context: WorkerContext, delivery: Delivery, *, first: bool) 
             member = member_of(delivery.action)
             if delivery.type == "removeMemberFromOrganization" and member is not None:
                 if first and is_fresh(delivery, context.config.max_event_age_seconds):
-                    await context.queue.enqueue(builders.offboard_member(workspace, member, reason))
+                    await request_offboarding(context, workspace, member, reason)
                 else:
                     log.info("no offboarding for a repeated or old delivery", member=member)
+
+
+async def request_offboarding(context: WorkerContext, workspace: str, member: str, reason: str) -> None:
+    """Note the departure for the wave guard, and queue its offboarding once the wave has settled."""
+    await context.departures.note(workspace, member)
+    defer = context.config.waves.settle_seconds
+    await context.queue.enqueue(builders.offboard_member(workspace, member, reason, defer=defer))
 
 
 def is_fresh(delivery: Delivery, max_age_seconds: float) -> bool:
@@ -101,11 +108,20 @@ async def offboard_member(ctx: dict[str, Any], workspace_id: str, member_id: str
     store); then the SCIM policy decides about their Atlassian account."""
     context = context_of(ctx)
     cause = f"offboard ({reason or 'requested'})"
+    wave = await waves.verdict(context.database, context.departures, workspace_id, member_id)
+    if wave.outcome == "held":
+        return f"held: one of a wave of departures (approval {wave.approval_id})"
+    if wave.outcome == "rejected":
+        # The operator rejected the wave: Trello is left as it is; the store, mirroring, lets them go.
+        cause += f", wave rejected (approval {wave.approval_id})"
     report = await offboard.offboard_member(
-        context.trello, context.database, workspace_id, member_id, cause=cause
-    )
+        context.trello, context.database, workspace_id, member_id, cause=cause,
+        from_boards=wave.outcome == "go",
+    )  # fmt: skip
     if report.skipped:
         return f"skipped: {report.skipped}"
+    if wave.outcome == "rejected":
+        return f"wave rejected (approval {wave.approval_id}): boards left as they are; store: {report.store}"
     account = await accounts.after_offboarding(
         context.clients.scim, context.database, context.config.scim_deactivate, email=report.email,
         organization_id=report.organization_id, member_id=member_id, cause=cause,
@@ -158,7 +174,7 @@ async def reconcile_board(
         return "board not linked"
     await forget(context, still_in_trello(report.plan.facts))
     if report.approval_id is not None:
-        return f"held for approval {report.approval_id}"
+        return held(report.approval_id, report.rejected)
     return f"{len(report.applied)} applied, {len(report.refused)} refused"
 
 
@@ -188,13 +204,13 @@ async def reconcile_workspace(
     leaving, new_boards = offboardings(report), linked_boards(report)
     await forget(context, still_in_trello(report.plan.facts))
     for member in leaving:
-        await context.queue.enqueue(builders.offboard_member(workspace_id, member, cause))
+        await request_offboarding(context, workspace_id, member, cause)
     if new_boards:
         await context.queue.enqueue(builders.ensure_webhooks(f"new boards in {workspace_id}"))
         for board in new_boards:
             await context.scopes.mark(Scope("board", board), reason="linked by " + cause)
     if report.approval_id is not None:
-        return f"held for approval {report.approval_id}"
+        return held(report.approval_id, report.rejected)
     return (
         f"{len(report.applied)} applied, {len(report.refused)} refused, {len(leaving)} to offboard, "
         f"{len(new_boards)} new board(s)"
@@ -288,6 +304,12 @@ async def forget(context: WorkerContext, board_ids: list[str]) -> None:
     """Our webhooks on boards a reconcile let go of that live on elsewhere."""
     if board_ids and context.config.callback_url:
         await webhooks.forget_webhooks(context.trello, context.config.callback_url, board_ids)
+
+
+def held(approval_id: int, rejected: bool) -> str:
+    if rejected:
+        return f"left as it is: the operator rejected this plan (approval {approval_id})"
+    return f"held for approval {approval_id}"
 
 
 def priority_of(bulk: bool) -> Priority:

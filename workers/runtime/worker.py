@@ -23,6 +23,7 @@ from workers.runtime import functions
 from workers.runtime.config import JobRules, WorkerConfig
 from workers.runtime.context import CONTEXT_KEY, WorkerContext, context_of
 from workers.runtime.scopes import Scopes
+from workers.runtime.waves import Departures
 from workers.runtime.wrapper import JobFunction
 
 log = structlog.get_logger("workers.worker")
@@ -117,6 +118,7 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
                 lifetime=config.job_timeout_seconds * 3,
                 lease=config.scope_lease_seconds,
             ),
+            departures=Departures(ctx["redis"], config.waves),
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

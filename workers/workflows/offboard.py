@@ -39,8 +39,15 @@ class OffboardReport:
 
 
 async def offboard_member(
-    trello: TrelloClient, database: Database, trello_org_id: str, member_id: str, *, cause: str
+    trello: TrelloClient,
+    database: Database,
+    trello_org_id: str,
+    member_id: str,
+    *,
+    cause: str,
+    from_boards: bool = True,
 ) -> OffboardReport:
+    """`from_boards` False: the store's side only (an operator rejected the removals from boards)."""
     report = OffboardReport(member_id)
     workspace = await trello.organization_memberships(trello_org_id)
     if any(row["idMember"] == member_id for row in workspace):
@@ -68,7 +75,8 @@ async def offboard_member(
                 report.store = f"kept: {violation.message}"
         organization_id = organization.id
     # One call a board, not a read and a delete: removing someone who is not there is refused harmlessly.
-    for board in await trello.organization_boards(trello_org_id, filter="all"):
+    boards = await trello.organization_boards(trello_org_id, filter="all") if from_boards else []
+    for board in boards:
         try:
             await trello.remove_board_member(board["id"], member_id)
         except errors.ABSENT:

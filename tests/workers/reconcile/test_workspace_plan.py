@@ -106,7 +106,6 @@ def test_mirroring_adopts_a_member_the_store_does_not_know() -> None:
 def test_mirroring_offboards_a_member_gone_from_trello() -> None:
     plan = plan_workspace(DesiredWorkspace("w", {"m1": "member"}), ActualWorkspace("w", {}), Policy())
     assert [type(op) for op in plan.operations] == [Offboard]
-    assert plan.losing == {"m1"}
 
 
 def test_mirroring_takes_a_demotion_in_trello_but_keeps_an_owner() -> None:
@@ -139,9 +138,19 @@ def test_a_pending_removal_through_the_api_is_pushed_even_in_mirror_mode() -> No
     assert [type(op) for op in operations] == [RemoveFromWorkspace]
 
 
-def test_one_departure_is_never_held_but_many_at_once_are() -> None:
-    one = plan_workspace(DesiredWorkspace("w", {"m1": "member"}), ActualWorkspace("w", {}), Policy())
-    assert one.held is None
+def test_departures_trello_made_are_left_to_the_wave_guard_not_held_by_the_plan() -> None:
     everyone = {f"m{i}": "member" for i in range(5)}
     many = plan_workspace(DesiredWorkspace("w", everyone), ActualWorkspace("w", {}), Policy())  # type: ignore[arg-type]
+    assert [type(op) for op in many.operations] == [Offboard] * 5
+    assert (many.held, many.losing) == (None, frozenset())
+
+
+def test_one_removal_by_trellis_is_never_held_but_many_at_once_are() -> None:
+    intruders = {f"m{i}": TrelloMember("normal") for i in range(5)}
+    one = plan_workspace(DesiredWorkspace("w", {}), ActualWorkspace("w", {"m0": intruders["m0"]}),
+                         Policy(authority="local"))  # fmt: skip
+    assert one.held is None
+    many = plan_workspace(
+        DesiredWorkspace("w", {}), ActualWorkspace("w", intruders), Policy(authority="local")
+    )
     assert many.held == "5 of 5 members would lose access to workspace w"

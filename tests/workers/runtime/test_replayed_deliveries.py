@@ -20,6 +20,7 @@ from workers.runtime.config import JobRules
 from workers.runtime.context import CONTEXT_KEY
 from workers.runtime.functions import apply_event
 from workers.runtime.scopes import Scopes
+from workers.runtime.waves import Departures, WaveRules
 
 WORKSPACE = "5f0c0c0c0c0c0c0c0c0c0c0c"
 
@@ -38,7 +39,8 @@ async def context(settings: Settings, redis: Redis, database: Database) -> dict[
         rules=JobRules(),
         queue=queue,
         scopes=Scopes(redis, queue, debounce=0),
-        config=SimpleNamespace(max_event_age_seconds=6 * 3600),
+        departures=Departures(redis, WaveRules(settle_seconds=0)),
+        config=SimpleNamespace(max_event_age_seconds=6 * 3600, waves=WaveRules(settle_seconds=0)),
     )
     return {CONTEXT_KEY: worker, "job_id": "x", "job_try": 1}
 
