@@ -55,7 +55,7 @@ def create_emulator(config: EmulatorConfig) -> Starlette:
     scim_users = fixture.load(
         world, config.fixture if config.fixture is not None else fixture.sample(), config.token
     )
-    directory = Directory(config.scim_directory, config.scim_token)
+    directory = Directory(config.scim_directory, config.scim_token, account_of=world.account_of)
     for user in scim_users:
         directory.add_user(user)
     faults = Faults()

@@ -2,6 +2,8 @@
 
 Filters take one exact `eq` (userName and externalId for users, displayName for groups), paging is
 1-based `startIndex` and `count`, PUT replaces, PATCH takes a PatchOp, errors use the SCIM error schema.
+Each user carries Atlassian's extension with its `atlassianAccountId`: the account of the Trello member
+with that email when there is one (the same person's Atlassian account), a new id otherwise.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Directory:
     token: str
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The Atlassian account id of the person with this email, when the world knows them.
+    account_of: Callable[[str], str | None] = lambda email: None
 
     def add_user(self, resource: dict[str, Any]) -> dict[str, Any]:
         user_name = resource.get("userName")
@@ -56,12 +60,14 @@ class Directory:
         if any(u["userName"].lower() == user_name.lower() for u in self.users.values()):
             raise ScimError(409, f"User with userName {user_name} already exists", "uniqueness")
         user_id = str(uuid.uuid4())
-        self.users[user_id] = self._user(user_id, resource, created=now_iso())
+        account = self.account_of(user_name) or uuid.uuid4().hex
+        self.users[user_id] = self._user(user_id, resource, created=now_iso(), account=account)
         return self.users[user_id]
 
-    def _user(self, user_id: str, resource: dict[str, Any], created: str) -> dict[str, Any]:
+    def _user(self, user_id: str, resource: dict[str, Any], created: str, account: str) -> dict[str, Any]:
         return {
-            "schemas": [USER_SCHEMA],
+            "schemas": [USER_SCHEMA, discovery.ATLASSIAN],
+            discovery.ATLASSIAN: {"atlassianAccountId": account},
             "id": user_id,
             "userName": resource["userName"],
             "externalId": resource.get("externalId"),
@@ -159,8 +165,9 @@ class ScimApi:
         body = await resource(request)
         if not body.get("userName"):
             raise ScimError(400, "userName is required", "invalidValue")
+        account = user[discovery.ATLASSIAN]["atlassianAccountId"]  # Atlassian's, not the caller's
         replaced = directory._user(
-            user["id"], body, created=user["meta"]["created"]
+            user["id"], body, created=user["meta"]["created"], account=account
         )  # omitted attributes clear
         directory.users[user["id"]] = replaced
         return replaced

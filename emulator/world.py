@@ -105,6 +105,11 @@ class World:
         self.members[member.id] = member
         return member
 
+    def account_of(self, email: str) -> str | None:
+        """The Atlassian account id of the member with this email, if any."""
+        wanted = email.lower()
+        return next((m.aa_id for m in self.members.values() if m.email and m.email.lower() == wanted), None)
+
     def add_workspace(
         self, name: str, display_name: str, plan: str = "standard", id: str | None = None
     ) -> Workspace:

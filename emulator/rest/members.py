@@ -21,8 +21,18 @@ def member_json(api: TrelloApi, call: Call, member: Member, fields: object) -> d
     if member.id == call.member.id:
         extra |= {"email": member.email, "aaId": member.aa_id}
     else:
-        extra |= {"aaId": None}  # Trello shows another member's Atlassian id only to enterprise admins
+        extra |= {"aaId": member.aa_id if is_enterprise_admin(api, call.member) else None}
     return shapes.member(member, fields, extra=extra)
+
+
+def is_enterprise_admin(api: TrelloApi, caller: Member) -> bool:
+    """Whether `caller` administers an enterprise. Trello documents no rule for who sees another member's
+    Atlassian account id; the likely one is assumed here: an enterprise's admins do (modelled as the
+    admins of a workspace on the enterprise plan), and nobody else."""
+    return any(
+        w.plan == "enterprise" and w.memberships[caller.id].member_type == "admin"
+        for w in api.world.workspaces_of(caller.id)
+    )
 
 
 def the_member(api: TrelloApi, call: Call) -> Member:

@@ -20,6 +20,7 @@ log = structlog.get_logger("workers.scim")
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ATLASSIAN = "urn:scim:schemas:extension:atlassian-external:1.0"  # its atlassianAccountId: the person
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ class ScimClient:
         found = await self.call("GET", "/Users", params={"filter": f'userName eq "{escaped}"', "count": 2})
         resources = found.get("Resources", [])
         return resources[0] if resources else None
+
+    async def find_user_by_account_id(self, account_id: str, *, page: int = 100) -> dict[str, Any] | None:
+        """The user whose Atlassian account id (Atlassian's SCIM extension) is `account_id`. Atlassian's
+        directory filters on userName and externalId only, so the directory is read page by page."""
+        start = 1
+        while True:
+            found = await self.call("GET", "/Users", params={"startIndex": start, "count": page})
+            resources: list[dict[str, Any]] = found.get("Resources", [])
+            for user in resources:
+                if (user.get(ATLASSIAN) or {}).get("atlassianAccountId") == account_id:
+                    return user
+            start += len(resources)
+            if not resources or start > int(found.get("totalResults", 0)):
+                return None
 
     async def get_user(self, user_id: str) -> dict[str, Any]:
         return await self.call("GET", f"/Users/{user_id}")

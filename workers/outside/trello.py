@@ -71,6 +71,13 @@ class TrelloClient:
     async def token_info(self) -> dict[str, Any]:
         return as_object(await self.get(f"/tokens/{self._token}", describe="/tokens/{token}"))
 
+    async def member_account_id(self, member_id: str) -> str | None:
+        """The member's Atlassian account id (`aaId`), or None when Trello does not show it to this token
+        (it shows it, it seems, only to an enterprise's admins: undocumented)."""
+        member = as_object(await self.get(f"/members/{member_id}", {"fields": "id,aaId"}))
+        account = member.get("aaId")
+        return account if isinstance(account, str) and account else None
+
     async def organization(self, org_id: str, *, priority: Priority = Priority.EVENT) -> dict[str, Any]:
         fields = {"fields": "id,name,displayName,premiumFeatures"}
         return as_object(await self.get(f"/organizations/{org_id}", fields, priority=priority))

@@ -122,9 +122,10 @@ async def offboard_member(ctx: dict[str, Any], workspace_id: str, member_id: str
         return f"skipped: {report.skipped}"
     if wave.outcome == "rejected":
         return f"wave rejected (approval {wave.approval_id}): boards left as they are; store: {report.store}"
+    person = accounts.Person(report.email, member_id, report.user_id)
     account = await accounts.after_offboarding(
-        context.clients.scim, context.database, context.config.scim_deactivate, email=report.email,
-        organization_id=report.organization_id, member_id=member_id, cause=cause,
+        context.clients.scim, context.trello, context.database, context.config.scim_deactivate, person,
+        organization_id=report.organization_id, cause=cause,
     )  # fmt: skip
     boards = f"off {len(report.removed_from)} board(s), {len(report.refused)} refused"
     return f"{boards}; store: {report.store}; {account}"
@@ -140,11 +141,10 @@ async def push_member_change(ctx: dict[str, Any], change_id: int) -> str:
         serialised=lambda name: serialised(context.queue.redis, name, hold=hold),
     )  # fmt: skip
     outcome = f"{report.outcome}: {len(report.boards)} board(s) reconciled"
-    if report.removed_email is not None:
+    if report.removed is not None:
         account = await accounts.after_offboarding(
-            context.clients.scim, context.database, context.config.scim_deactivate,
-            email=report.removed_email, organization_id=report.organization_id, member_id=None,
-            cause=f"change {change_id}",
+            context.clients.scim, context.trello, context.database, context.config.scim_deactivate,
+            report.removed, organization_id=report.organization_id, cause=f"change {change_id}",
         )  # fmt: skip
         outcome += f"; {account}"
     return outcome
@@ -221,7 +221,9 @@ async def reconcile_workspace(
 async def deactivate_account(ctx: dict[str, Any], approval_id: int) -> str:
     """Deactivate the Atlassian account an operator approved deactivating."""
     context = context_of(ctx)
-    return await accounts.deactivate_approved(context.clients.scim, context.database, approval_id)
+    return await accounts.deactivate_approved(
+        context.clients.scim, context.trello, context.database, approval_id
+    )
 
 
 @job

@@ -36,6 +36,7 @@ class OffboardReport:
     store: str = "unchanged"
     organization_id: int | None = None
     email: str | None = None  # the person's email, when the store knows it (for the SCIM policy)
+    user_id: int | None = None  # the store's user, when it knows them
 
 
 async def offboard_member(
@@ -64,7 +65,8 @@ async def offboard_member(
             return report
         report.organization_id = organization.id
         user = await session.scalar(select(User).where(User.trello_member_id == member_id))
-        report.email = user.email if user is not None else None
+        if user is not None:
+            report.email, report.user_id = user.email, user.id
         if membership is not None:
             try:
                 await members.remove_member(

@@ -28,6 +28,7 @@ from workers.outside.limiter import Priority
 from workers.outside.trello import TrelloClient
 from workers.reconcile.board import reconcile_board
 from workers.reconcile.plan import DEFAULT_POLICY, Policy
+from workers.workflows.accounts import Person
 
 log = structlog.get_logger("workers.push")
 
@@ -46,7 +47,7 @@ class PushReport:
     outcome: str = "pushed"
     boards: list[str] = field(default_factory=list)
     organization_id: int | None = None
-    removed_email: str | None = None  # set when the change took someone out of the workspace
+    removed: Person | None = None  # set when the change took someone out of the workspace
 
 
 async def push_member_change(
@@ -79,7 +80,7 @@ async def push_member_change(
     cause = f"push (change {change_id}: {change.cause})"
     report.organization_id = organization.id
     if change.kind == "remove":
-        report.removed_email = user.email
+        report.removed = Person(user.email, user.trello_member_id, user.id)
         if user.trello_member_id is not None:
             # Not in the workspace any more (a 400 or 404) is what the change asked for.
             with contextlib.suppress(*errors.ABSENT):
