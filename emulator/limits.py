@@ -7,9 +7,10 @@ until that window has run out, as Trello does to a client that hammers after a 4
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +42,26 @@ class Refusal:
 class Counters:
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rejected: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Requests being answered at once, by "METHOD path", and the most ever: with latency injected, two
+    # clients working on one board at the same time show here.
+    in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    most_in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_json(self) -> dict[str, Any]:
-        return {"requests": dict(self.requests), "rejected": dict(self.rejected)}
+        return {
+            "requests": dict(self.requests),
+            "rejected": dict(self.rejected),
+            "most_in_flight": dict(self.most_in_flight),
+        }
+
+    @contextlib.contextmanager
+    def answering(self, request: str) -> Iterator[None]:
+        self.in_flight[request] += 1
+        self.most_in_flight[request] = max(self.most_in_flight[request], self.in_flight[request])
+        try:
+            yield
+        finally:
+            self.in_flight[request] -= 1
 
 
 class RateLimiter:

@@ -75,16 +75,17 @@ class TrelloApi:
             if refusal is not None:
                 body = {"error": refusal.error, "message": refusal.message}
                 return JSONResponse(body, 429, headers=headers)
-            if self.faults.latency_ms:
-                await asyncio.sleep(self.faults.latency_ms / 1000)
-            if random.random() < self.faults.error_rate:
-                return PlainTextResponse("Internal Server Error", status_code=500, headers=headers)
-            call = Call(request, self.world.member(grant["member_id"]), token or "", params)
-            handler = functools.partial(handlers[request.method], self)
-            try:
-                result = await handler(call)
-            except TrelloError as error:
-                return PlainTextResponse(error.message, status_code=error.status, headers=headers)
+            with self.limiter.counters.answering(f"{request.method} {request.url.path}"):
+                if self.faults.latency_ms:
+                    await asyncio.sleep(self.faults.latency_ms / 1000)
+                if random.random() < self.faults.error_rate:
+                    return PlainTextResponse("Internal Server Error", status_code=500, headers=headers)
+                call = Call(request, self.world.member(grant["member_id"]), token or "", params)
+                handler = functools.partial(handlers[request.method], self)
+                try:
+                    result = await handler(call)
+                except TrelloError as error:
+                    return PlainTextResponse(error.message, status_code=error.status, headers=headers)
             return JSONResponse(result, headers=headers)
 
         return serve

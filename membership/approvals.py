@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit
 from membership.errors import NotFound
-from membership.models import PendingApproval, utcnow
+from membership.models import Organization, PendingApproval, utcnow
 from membership.rules import Actor
 
 KINDS = ("plan", "scim_deactivate", "wave")
@@ -28,6 +28,12 @@ async def request(
 ) -> PendingApproval:
     if kind not in KINDS:
         raise ValueError(f"unknown approval kind {kind!r}")
+    if organization_id is not None:
+        # Two workers holding the same scope at once (the offboardings of one wave) must find each
+        # other's approval: the organization's row serialises them (SQLite has one writer anyway).
+        await session.execute(
+            select(Organization.id).where(Organization.id == organization_id).with_for_update()
+        )
     # One open approval a scope: a plan held again (the next event on the board) updates it.
     existing = await session.scalar(
         select(PendingApproval)

@@ -66,3 +66,16 @@ def test_soak_benchmark_loses_no_acknowledged_delivery() -> None:
     assert figures["lost"] == "0"
     assert figures["acked"] == figures["delivered"]
     assert figures["rejected"] == "0"
+
+
+@pytest.mark.timeout(180)
+def test_safety_benchmark_holds_the_wave_and_never_overlaps_a_scope() -> None:
+    figures = result_line("safety.py")
+    assert figures["held_before_approval"] == "1"
+    assert figures["removed_before_approval"] == "0"
+    assert figures["deactivated_before_approval"] == "0"
+    assert figures["max_concurrent_per_scope"] == "1"
+    assert figures["scope_keys_left"] == "0"
+    linked, newcomers = figures["onboard_linked"].split("/")
+    assert linked == newcomers
+    assert float(figures["outbox_drain_s"]) > 0
