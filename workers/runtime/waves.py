@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership import approvals
 from membership.boards import effective_access
 from membership.database import Database
-from membership.models import Board, Membership, User
+from membership.models import Board, Membership, PendingApproval, User
 from membership.workspaces import organization_by_trello_id
 from workers import metrics
 from workers.reconcile.runner import RECONCILER
@@ -67,6 +68,11 @@ class Departures:
             pipe.expire(key, int(self.rules.seconds) + 1)
             await pipe.execute()
 
+    async def noted_at(self, workspace: str, member: str) -> float | None:
+        """When the member's departure was noted (seconds since the epoch), if within the window."""
+        score = await self.redis.zscore(self._key(workspace), member)
+        return None if score is None else float(score)
+
     async def recent(self, workspace: str) -> list[str]:
         """Who left the workspace within the window, oldest first."""
         since = time.time() - self.rules.seconds
@@ -75,26 +81,45 @@ class Departures:
 
 
 async def verdict(database: Database, departures: Departures, workspace: str, member: str) -> Verdict:
-    """Whether `member`'s offboarding from `workspace` may go ahead now."""
-    scope = f"wave:{workspace}"
+    """Whether `member`'s offboarding from `workspace` may go ahead now. An operator's decision on a wave
+    that named them applies to that departure, not to a later one (they came back and left again)."""
     async with database.transaction() as session:
-        decided = await approvals.wave_decision(session, scope, member)
+        decided = await decision(session, departures, workspace, member)
     if decided is not None:
         return Verdict("go" if decided.decision == "approved" else "rejected", decided.id)
     recent = await departures.recent(workspace)
     if len(recent) <= departures.rules.members:
         return Verdict("go")
-    return Verdict("held", await hold_wave(database, departures.rules, workspace, recent))
+    return Verdict("held", await hold_wave(database, departures, workspace, recent))
 
 
-async def hold_wave(database: Database, rules: WaveRules, workspace: str, recent: list[str]) -> int:
-    """The workspace's open wave approval, naming everyone it holds (those named before stay named)."""
-    scope = f"wave:{workspace}"
+async def decision(
+    session: AsyncSession, departures: Departures, workspace: str, member: str
+) -> PendingApproval | None:
+    """The operator's decision on the member's departure: the latest decided wave naming them, if it was
+    decided after the departure was noted (or the note has expired)."""
+    decided = await approvals.wave_decision(session, f"wave:{workspace}", member)
+    if decided is None or decided.decided_at is None:
+        return None
+    noted = await departures.noted_at(workspace, member)
+    return decided if noted is None or noted <= _epoch(decided.decided_at) else None
+
+
+def _epoch(moment: datetime) -> float:
+    # SQLite hands back naive datetimes; every timestamp the store writes is UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+async def hold_wave(database: Database, departures: Departures, workspace: str, recent: list[str]) -> int:
+    """The workspace's open wave approval, naming everyone it holds (those named before stay named, those
+    an operator decided on already are not named again)."""
+    scope, rules = f"wave:{workspace}", departures.rules
     async with database.transaction() as session:
         organization = await organization_by_trello_id(session, workspace)
         existing = await approvals.open_approval(session, "wave", scope)
         named = list(existing.payload.get("members", [])) if existing is not None else []
-        members = named + [m for m in recent if m not in named]
+        undecided = [m for m in recent if await decision(session, departures, workspace, m) is None]
+        members = named + [m for m in undecided if m not in named]
         boards = await _boards_in_store(session, organization.id, members) if organization else {}
         approval = await approvals.request(
             session, kind="wave", organization_id=organization.id if organization else None, scope=scope,

@@ -52,17 +52,23 @@ async def test_a_wave_is_held_as_one_approval_naming_everyone_and_their_boards(
     assert "4 people left workspace" in wave.summary
 
 
-async def test_the_decision_on_a_wave_is_what_its_offboardings_follow(
-    world: World, redis_client: Redis
-) -> None:
-    departures = Departures(redis_client, RULES)
+async def rejected_wave(world: World, departures: Departures) -> int:
+    """Four leave, the wave is held, and an operator rejects it; its approval."""
     await leave(departures, "gone-1", "gone-2", "gone-3", "gone-4")
     held = await verdict(world.database, departures, WORKSPACE, "gone-1")
     assert held.approval_id is not None
     async with world.database.transaction() as session:
         await approvals.decide(session, held.approval_id, approve=False, by="operator:test")
+    return held.approval_id
+
+
+async def test_the_decision_on_a_wave_is_what_its_offboardings_follow(
+    world: World, redis_client: Redis
+) -> None:
+    departures = Departures(redis_client, RULES)
+    approval = await rejected_wave(world, departures)
     after = [await verdict(world.database, departures, WORKSPACE, f"gone-{n}") for n in (1, 4)]
-    assert [(v.outcome, v.approval_id) for v in after] == [("rejected", held.approval_id)] * 2
+    assert [(v.outcome, v.approval_id) for v in after] == [("rejected", approval)] * 2
 
 
 async def test_departures_older_than_the_window_no_longer_count(world: World, redis_client: Redis) -> None:
@@ -71,3 +77,14 @@ async def test_departures_older_than_the_window_no_longer_count(world: World, re
     await asyncio.sleep(0.4)
     await leave(departures, "gone-3")
     assert (await verdict(world.database, departures, WORKSPACE, "gone-3")).outcome == "go"
+
+
+async def test_a_decision_applies_to_the_departures_it_named_not_to_a_later_one(
+    world: World, redis_client: Redis
+) -> None:
+    departures = Departures(redis_client, RULES)
+    await rejected_wave(world, departures)
+    await redis_client.delete(f"trellis:departures:{WORKSPACE}")  # the window passed: months later...
+    await asyncio.sleep(0.01)
+    await leave(departures, "gone-1")  # ...gone-1, back in the workspace since, leaves again
+    assert (await verdict(world.database, departures, WORKSPACE, "gone-1")).outcome == "go"
