@@ -7,7 +7,7 @@ named by its pattern, `/tokens/{token}`, like every client log line).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -21,6 +21,7 @@ from trellis.settings import Settings
 from trellis.wiring import clients_config
 from workers.outside import errors
 from workers.outside.clients import build_clients
+from workers.outside.errors import redacted
 from workers.outside.trello import TrelloClient
 from workers.workflows.webhooks import webhook_status
 
@@ -60,7 +61,9 @@ async def examine(settings: Settings, *, now: datetime | None = None) -> list[Ch
         await clients.aclose()
         await database.dispose()
         await redis.aclose()
-    return checks
+    # What a person reads may quote an upstream's error text: no secret survives into it.
+    secrets = settings.secret_values()
+    return [replace(check, detail=redacted(check.detail, secrets)) for check in checks]
 
 
 async def _check(name: str, run: Callable[[], Awaitable[tuple[Status, str]]]) -> Check:

@@ -6,6 +6,19 @@ Whether an error may pass (its `transient` flag) decides, in one place, whether 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+
+
+def redacted(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret replaced: an upstream's error text can echo the request, and Trello's
+    `/tokens/{token}/...` paths carry the token. Messages are stored (dead letters, approvals, the audit
+    log) and printed (`trellis doctor`): they are scrubbed where they are made."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
 
 class RemoteError(Exception):
     """A call to an outside API failed."""
@@ -20,6 +33,11 @@ class RemoteError(Exception):
 
 class TrelloError(RemoteError):
     """A Trello REST call failed."""
+
+
+class InvalidId(RemoteError):
+    """An id that would become part of a Trello or SCIM URL does not have the shape of one (a job planted
+    in Redis, say, naming `../../organizations/...`): never sent, never retried."""
 
 
 class TrelloNotFound(TrelloError):

@@ -6,6 +6,7 @@ through the SCIM policy (never / approve / auto) before they get here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import structlog
 
 from workers.outside import errors
+from workers.outside.ids import scim_path
 from workers.outside.limiter import Limit, Limiter, secret_digest
 from workers.outside.remote import RemoteApi, RetryPolicy
 
@@ -45,7 +47,12 @@ class ScimClient:
         self.base = f"{base_url.rstrip('/')}/scim/directory/{directory_id}"
         self._headers = {"authorization": f"Bearer {token}"}
         self.remote = RemoteApi(
-            http, limiter, retry or RetryPolicy(), classify, errors.ScimUnavailable, errors.ScimRateLimited
+            http,
+            limiter,
+            retry or RetryPolicy(),
+            functools.partial(classify, secrets=(token,)),
+            errors.ScimUnavailable,
+            errors.ScimRateLimited,
         )
         limits = limits or ScimLimits()
         self._limit = Limit(f"scim:{secret_digest(directory_id + token)}", limits.maximum, limits.window)
@@ -71,7 +78,7 @@ class ScimClient:
                 return None
 
     async def get_user(self, user_id: str) -> dict[str, Any]:
-        return await self.call("GET", f"/Users/{user_id}")
+        return await self.call("GET", scim_path("/Users/{}", user_id))
 
     async def create_user(self, email: str, given_name: str = "", family_name: str = "") -> dict[str, Any]:
         body = {
@@ -86,7 +93,7 @@ class ScimClient:
     async def deactivate_user(self, user_id: str) -> dict[str, Any]:
         """Deactivate (never delete: DELETE cannot be undone) with a PatchOp setting `active` to false."""
         body = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "value": {"active": False}}]}
-        return await self.call("PATCH", f"/Users/{user_id}", body)
+        return await self.call("PATCH", scim_path("/Users/{}", user_id), body)
 
     async def call(
         self,
@@ -112,7 +119,7 @@ class ScimClient:
         return value
 
 
-def classify(response: httpx.Response, where: str) -> errors.ScimError:
+def classify(response: httpx.Response, where: str, secrets: tuple[str, ...] = ()) -> errors.ScimError:
     """The typed error for a failed answer, with the SCIM error's `detail` when there is one."""
     status = response.status_code
     try:
@@ -120,6 +127,7 @@ def classify(response: httpx.Response, where: str) -> errors.ScimError:
     except ValueError:
         body = None
     detail = str(body.get("detail", "")) if isinstance(body, dict) else response.text[:200]
+    detail = errors.redacted(detail, secrets)
     message = f"{where}: {status} {detail}"
     kinds: dict[int, type[errors.ScimError]] = {
         401: errors.ScimUnauthorized,

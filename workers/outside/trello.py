@@ -6,6 +6,7 @@ Retries follow `workers.outside.remote`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import structlog
 
 from workers.outside import errors
+from workers.outside.ids import trello_path
 from workers.outside.limiter import Limit, Limiter, Priority, secret_digest
 from workers.outside.remote import RemoteApi, RetryPolicy
 
@@ -49,7 +51,7 @@ class TrelloClient:
             http,
             limiter,
             retry or RetryPolicy(),
-            classify,
+            functools.partial(classify, secrets=(key, token)),
             errors.TrelloUnavailable,
             errors.TrelloRateLimited,
         )
@@ -74,62 +76,74 @@ class TrelloClient:
     async def member_account_id(self, member_id: str) -> str | None:
         """The member's Atlassian account id (`aaId`), or None when Trello does not show it to this token
         (it shows it, it seems, only to an enterprise's admins: undocumented)."""
-        member = as_object(await self.get(f"/members/{member_id}", {"fields": "id,aaId"}))
+        member = as_object(await self.get(trello_path("/members/{}", member_id), {"fields": "id,aaId"}))
         account = member.get("aaId")
         return account if isinstance(account, str) and account else None
 
     async def organization(self, org_id: str, *, priority: Priority = Priority.EVENT) -> dict[str, Any]:
         fields = {"fields": "id,name,displayName,premiumFeatures"}
-        return as_object(await self.get(f"/organizations/{org_id}", fields, priority=priority))
+        return as_object(await self.get(trello_path("/organizations/{}", org_id), fields, priority=priority))
 
     async def organization_memberships(
         self, org_id: str, *, priority: Priority = Priority.EVENT
     ) -> list[dict[str, Any]]:
         return as_list(
-            await self.get(f"/organizations/{org_id}/memberships", {"member": "true"}, priority=priority)
+            await self.get(
+                trello_path("/organizations/{}/memberships", org_id), {"member": "true"}, priority=priority
+            )
         )
 
     async def organization_boards(
         self, org_id: str, *, filter: str = "open", priority: Priority = Priority.EVENT
     ) -> list[dict[str, Any]]:
         params = {"filter": filter, "fields": "id,name,closed"}
-        return as_list(await self.get(f"/organizations/{org_id}/boards", params, priority=priority))
+        return as_list(
+            await self.get(trello_path("/organizations/{}/boards", org_id), params, priority=priority)
+        )
 
     async def board_state(self, board_id: str, *, priority: Priority = Priority.EVENT) -> dict[str, Any]:
         """The board as a reconcile reads it, in one call: where it lives (`idOrganization`), whether it
         is closed, and its memberships (`GET /boards/{id}?memberships=all`)."""
         params = {"fields": "id,name,closed,idOrganization", "memberships": "all"}
-        return as_object(await self.get(f"/boards/{board_id}", params, priority=priority))
+        return as_object(await self.get(trello_path("/boards/{}", board_id), params, priority=priority))
 
     async def board_memberships(
         self, board_id: str, *, priority: Priority = Priority.EVENT
     ) -> list[dict[str, Any]]:
         return as_list(
-            await self.get(f"/boards/{board_id}/memberships", {"member": "true"}, priority=priority)
+            await self.get(
+                trello_path("/boards/{}/memberships", board_id), {"member": "true"}, priority=priority
+            )
         )
 
     async def set_board_member(self, board_id: str, member_id: str, member_type: str) -> dict[str, Any]:
         return as_object(
-            await self.call("PUT", f"/boards/{board_id}/members/{member_id}", {"type": member_type})
+            await self.call(
+                "PUT", trello_path("/boards/{}/members/{}", board_id, member_id), {"type": member_type}
+            )
         )
 
     async def remove_board_member(self, board_id: str, member_id: str) -> dict[str, Any]:
-        return as_object(await self.call("DELETE", f"/boards/{board_id}/members/{member_id}"))
+        return as_object(await self.call("DELETE", trello_path("/boards/{}/members/{}", board_id, member_id)))
 
     async def set_organization_member(self, org_id: str, member_id: str, member_type: str) -> dict[str, Any]:
         return as_object(
-            await self.call("PUT", f"/organizations/{org_id}/members/{member_id}", {"type": member_type})
+            await self.call(
+                "PUT", trello_path("/organizations/{}/members/{}", org_id, member_id), {"type": member_type}
+            )
         )
 
     async def invite_to_organization(
         self, org_id: str, email: str, full_name: str, member_type: str = "normal"
     ) -> dict[str, Any]:
         body = {"email": email, "fullName": full_name, "type": member_type}
-        return as_object(await self.call("PUT", f"/organizations/{org_id}/members", body))
+        return as_object(await self.call("PUT", trello_path("/organizations/{}/members", org_id), body))
 
     async def remove_organization_member_everywhere(self, org_id: str, member_id: str) -> dict[str, Any]:
         """Out of the workspace and every one of its boards, in one call."""
-        return as_object(await self.call("DELETE", f"/organizations/{org_id}/members/{member_id}/all"))
+        return as_object(
+            await self.call("DELETE", trello_path("/organizations/{}/members/{}/all", org_id, member_id))
+        )
 
     async def webhooks(self, *, priority: Priority = Priority.EVENT) -> list[dict[str, Any]]:
         path, describe = f"/tokens/{self._token}/webhooks", "/tokens/{token}/webhooks"
@@ -140,10 +154,10 @@ class TrelloClient:
         return as_object(await self.call("POST", "/webhooks", body))
 
     async def update_webhook(self, webhook_id: str, **fields: Any) -> dict[str, Any]:
-        return as_object(await self.call("PUT", f"/webhooks/{webhook_id}", fields))
+        return as_object(await self.call("PUT", trello_path("/webhooks/{}", webhook_id), fields))
 
     async def delete_webhook(self, webhook_id: str) -> None:
-        await self.call("DELETE", f"/webhooks/{webhook_id}")
+        await self.call("DELETE", trello_path("/webhooks/{}", webhook_id))
 
     # The machinery
 
@@ -203,9 +217,9 @@ def as_list(value: Any) -> list[dict[str, Any]]:
     return value
 
 
-def classify(response: httpx.Response, where: str) -> errors.TrelloError:
+def classify(response: httpx.Response, where: str, secrets: tuple[str, ...] = ()) -> errors.TrelloError:
     """The typed error for a failed answer. Trello's bodies are often plain text; the text decides."""
-    status, text = response.status_code, response.text.strip()
+    status, text = response.status_code, errors.redacted(response.text.strip(), secrets)
     message = f"{where}: {status} {text[:200]}"
     if status == 429:
         return errors.TrelloRateLimited(message, status=status, body=text)

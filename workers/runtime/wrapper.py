@@ -25,6 +25,7 @@ from workers import metrics
 from workers.outside.errors import RemoteError
 from workers.runtime.config import JobRules
 from workers.runtime.context import CONTEXT_KEY
+from workers.runtime.contract import violation
 from workers.runtime.scopes import LeaseLost
 
 log = structlog.get_logger("workers.runtime")
@@ -69,6 +70,18 @@ def job(function: JobFunction) -> JobFunction:
         job_id: str = ctx.get("job_id", "")
         with structlog.contextvars.bound_contextvars(job_id=job_id, job=function.__name__, job_try=job_try):
             name, started = function.__name__, time.monotonic()
+
+            async def dead_letter(error: str) -> None:
+                await DeadLetters(ctx["redis"]).add(
+                    DeadLetter(job_id, name, list(args), kwargs, job_try, error)
+                )
+                metrics.JOBS.labels(name, "dead_letter").inc()
+
+            if (refused := violation(function, args, kwargs)) is not None:
+                # Planted, or queued by a version that no longer fits: never run, kept for a person.
+                log.error("job refused: it does not fit the job contract", error=refused)
+                await dead_letter(f"ContractViolation: {refused}")
+                return f"refused: {refused}"
             # Our own limit, a little inside arq's: a job arq times out is failed for good and silently
             # (no retry, no dead letter); one that times out here is retried like any passing failure.
             try:
@@ -82,9 +95,7 @@ def job(function: JobFunction) -> JobFunction:
                     metrics.JOBS.labels(name, "retry").inc()
                     raise Retry(defer=delay) from exc
                 log.error("job failed for good", error=error, exc_info=not is_transient(exc))
-                letter = DeadLetter(job_id, name, list(args), kwargs, job_try, error)
-                await DeadLetters(ctx["redis"]).add(letter)
-                metrics.JOBS.labels(name, "dead_letter").inc()
+                await dead_letter(error)
                 raise
             finally:
                 metrics.JOB_SECONDS.labels(name).observe(time.monotonic() - started)

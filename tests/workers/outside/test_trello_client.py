@@ -101,8 +101,8 @@ async def test_unknown_id_is_not_found(trello_client: TrelloClient) -> None:
         await trello_client.board_memberships("5f0000000000000000000000")
 
 
-async def test_malformed_id_is_a_bad_request(trello_client: TrelloClient) -> None:
-    with pytest.raises(errors.TrelloBadRequest, match="invalid id"):
+async def test_a_malformed_id_is_refused_before_anything_is_sent(trello_client: TrelloClient) -> None:
+    with pytest.raises(errors.InvalidId, match="not a Trello id"):
         await trello_client.board_memberships("not-an-id")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from arq import Retry
 
+from jobs.deadletters import DeadLetters
 from workers.runtime.config import JobRetryPolicy, JobRules
 from workers.runtime.context import CONTEXT_KEY
 from workers.runtime.wrapper import job
@@ -36,3 +37,23 @@ async def test_nothing_cuts_short_a_job_without_a_limit() -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1):  # it would sleep its 5 s: no limit cut it short
             await sleepy(ctx)
+
+
+async def test_a_job_whose_arguments_do_not_fit_its_function_is_dead_lettered_unrun(
+    redis_client: Any,
+) -> None:
+    ran: list[str] = []
+
+    @job
+    async def offboard_member(
+        ctx: dict[str, Any], workspace_id: str, member_id: str, reason: str = ""
+    ) -> str:
+        ran.append(member_id)
+        return "ran"
+
+    ctx = {CONTEXT_KEY: rules_only(JobRules()), "job_try": 1, "job_id": "planted", "redis": redis_client}
+    planted = await offboard_member(ctx, "5f0c0c0c0c0c0c0c0c0c0c0c", ["not", "an", "id"], path="/evil")
+    [letter] = await DeadLetters(redis_client).list()
+    assert planted.startswith("refused")
+    assert ran == []
+    assert (letter.job_id, letter.error.split(":")[0]) == ("planted", "ContractViolation")
