@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -33,6 +34,8 @@ EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f
 TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")
 EMAIL = re.compile(EMAIL_PATTERN)
 TOKEN_BYTES = 18  # base64url of 18 bytes is exactly 24 URL-safe characters
+# How long an invite can be accepted (`TRELLIS_INVITE_TTL_DAYS`): an older one answers as an unknown one.
+DEFAULT_TTL = timedelta(days=14)
 
 
 def valid_email(email: str) -> str:
@@ -52,13 +55,33 @@ def invite_snapshot(invite: Invite) -> dict[str, Any]:
     }
 
 
+def pending(organization_id: int, ttl: timedelta) -> Any:
+    """The condition of an organization's pending invites: not accepted, and not expired."""
+    return (
+        (Invite.organization_id == organization_id)
+        & Invite.accepted_at.is_(None)
+        & (Invite.created_at >= utcnow() - ttl)
+    )
+
+
+def expired(invite: Invite, ttl: timedelta) -> bool:
+    created = invite.created_at if invite.created_at.tzinfo else invite.created_at.replace(tzinfo=UTC)
+    return created < datetime.now(UTC) - ttl
+
+
 async def list_invites(
-    session: AsyncSession, actor: Actor, organization_id: int, *, limit: int, offset: int
+    session: AsyncSession,
+    actor: Actor,
+    organization_id: int,
+    *,
+    limit: int,
+    offset: int,
+    ttl: timedelta = DEFAULT_TTL,
 ) -> Page[Invite]:
     rules.require_admin(actor)
     statement = (
         select(Invite)
-        .where(Invite.organization_id == organization_id, Invite.accepted_at.is_(None))
+        .where(pending(organization_id, ttl))
         .order_by(Invite.created_at.desc(), Invite.id.desc())
     )
     return await paginate(session, statement, limit, offset)
@@ -75,7 +98,10 @@ async def create_invite(
     can_write_all_boards: bool = False,
     board_access: list[BoardGrant] | None = None,
     cause: str,
+    ttl: timedelta = DEFAULT_TTL,
 ) -> Invite:
+    """A new invite. At most one pending invite an email and organization: a second is a 409 (revoke the
+    first to change it), so that no forgotten invite outlives the one that replaced it."""
     rules.check_invite_role(actor, role)
     email = valid_email(email)
     member = await session.scalar(
@@ -85,6 +111,12 @@ async def create_invite(
     )
     if member is not None:
         raise Conflict("a user with this email is already a member of the organization")
+    await lock_organization(session, organization_id)  # two invites for one email at once: one wins
+    waiting = await session.scalar(
+        select(Invite.id).where(pending(organization_id, ttl), Invite.email == email)
+    )
+    if waiting is not None:
+        raise Conflict(f"invite {waiting} for this email is still pending: revoke it to invite again")
     grants = board_access or []
     rules.check_boards_belong(
         [g.board_id for g in grants], await organization_board_ids(session, organization_id)
@@ -127,7 +159,7 @@ async def revoke_invite(
         )
     )
     if invite is None:
-        raise NotFound("invite not found")
+        raise NotFound("invite not found")  # an expired one can still be revoked: it is tidied away
     audit.record(
         session,
         actor=actor,
@@ -143,13 +175,15 @@ async def revoke_invite(
     return invite
 
 
-async def accept_invite(session: AsyncSession, user: User, token: str, *, cause: str) -> Membership:
+async def accept_invite(
+    session: AsyncSession, user: User, token: str, *, cause: str, ttl: timedelta = DEFAULT_TTL
+) -> Membership:
     """Join the invite's organization, or merge its permissions into the membership the user has."""
     # A string that cannot be a token is answered like an unknown one, without asking the database.
     invite = None
     if TOKEN.fullmatch(token):
         invite = await session.scalar(select(Invite).where(Invite.token == token).with_for_update())
-    if invite is None or invite.accepted_at is not None:
+    if invite is None or invite.accepted_at is not None or expired(invite, ttl):
         raise NotFound("invalid token, or the invite was already accepted")
     rules.check_invite_acceptor(invite.email, user.email)
     organization_id = invite.organization_id

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit, outbox, rules
 from membership.errors import NotFound
-from membership.models import Board, BoardAccess, InviteBoardAccess, Membership, Organization
+from membership.models import Board, BoardAccess, Invite, InviteBoardAccess, Membership, Organization
 from membership.paging import Page, paginate
 from membership.rules import Actor
 
@@ -164,6 +164,24 @@ async def set_access(
     return membership
 
 
+async def revoke_pending_invites(
+    session: AsyncSession, actor: Actor, organization_id: int, email: str | None, *, cause: str
+) -> None:
+    """A removed member's other invites to the organization die with the membership: accepting one
+    would bring back someone an admin just removed."""
+    if email is None:
+        return
+    statement = select(Invite).where(
+        Invite.organization_id == organization_id, Invite.email == email, Invite.accepted_at.is_(None)
+    )
+    for invite in (await session.scalars(statement)).all():
+        audit.record(
+            session, actor=actor, cause=cause, action="invite_revoked", entity="invite", entity_id=invite.id,
+            organization_id=organization_id, before={"email": invite.email, "role": invite.role},
+        )  # fmt: skip
+        await session.delete(invite)
+
+
 async def remove_member(
     session: AsyncSession,
     actor: Actor,
@@ -201,6 +219,9 @@ async def remove_member(
         entity_id=removed["id"],
         organization_id=organization_id,
         before=removed,
+    )
+    await revoke_pending_invites(
+        session, actor, organization_id, user.email, cause=f"{cause}: member removed"
     )
     if push:
         await outbox.add(

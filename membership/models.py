@@ -17,7 +17,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 # Named constraints, so that migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -34,6 +34,13 @@ AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def fitted(record: Any, key: str, value: str) -> str:
+    """A cause or a name cut to its column, marked as cut: a long id in a request path must not make
+    the database refuse the change it explains."""
+    length: int = record.__table__.c[key].type.length
+    return value if len(value) <= length else value[: length - 1] + "…"
 
 
 class Base(DeclarativeBase):
@@ -222,6 +229,10 @@ class AuditEntry(Base):
 
     __table_args__ = (Index("ix_audit_log_organization_at", "organization_id", "at"),)
 
+    @validates("cause", "actor")
+    def _bounded(self, key: str, value: str) -> str:
+        return fitted(self, key, value)
+
 
 class MemberChange(Base):
     """The outbox: a change made in the store that Trello must follow, written in the change's own
@@ -238,6 +249,10 @@ class MemberChange(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_member_changes_pending", "done_at", "id"),)
+
+    @validates("cause")
+    def _bounded(self, key: str, value: str) -> str:
+        return fitted(self, key, value)
 
 
 class PendingApproval(Base):

@@ -5,6 +5,7 @@ Each check is a plain function of the facts it needs and raises a RuleViolation 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -90,9 +91,11 @@ def check_boards_belong(requested: Iterable[int], organization_boards: set[int])
 
 
 def check_invite_acceptor(invite_email: str, user_email: str | None) -> None:
-    if user_email is None or invite_email.casefold() != user_email.casefold():
+    if user_email is None or normalise_email(invite_email) != normalise_email(user_email):
         raise Forbidden("the invite was made for another email address")
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The one notion of "the same email", at every entry point and in the store: Unicode NFKC (a
+    full-width letter is its plain twin), then casefold (`Straße` is `strasse`)."""
+    return unicodedata.normalize("NFKC", email.strip()).casefold()

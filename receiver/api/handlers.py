@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -54,27 +57,46 @@ class Paging(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
+class RecordId(Convertor[int]):
+    """A store id in a path: at most 19 digits (64-bit ids), anything longer matches no route (404)
+    rather than reaching `int()` (Python refuses to parse more than 4,300 digits: a 500)."""
+
+    regex = "[0-9]{1,19}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", RecordId())
+
+
 class MembershipApi:
-    def __init__(self, database: Database, queue: JobQueue) -> None:
+    def __init__(
+        self, database: Database, queue: JobQueue, *, invite_ttl: timedelta = invites.DEFAULT_TTL
+    ) -> None:
         self.database = database
         self.queue = queue
+        self.invite_ttl = invite_ttl
 
     def routes(self) -> list[Route]:
         members_path, invites_path = "/organizations/me/members", "/organizations/me/invites"
         return [
             route(members_path, GET=self.list_members),
             route(
-                members_path + "/{member_id:int}",
+                members_path + "/{member_id:id}",
                 GET=self.get_member,
                 PATCH=self.change_role,
                 DELETE=self.remove_member,
             ),
-            route(members_path + "/{member_id:int}/access", PUT=self.set_access),
+            route(members_path + "/{member_id:id}/access", PUT=self.set_access),
             route(invites_path, GET=self.list_invites, POST=self.create_invite),
-            route(invites_path + "/{invite_id:int}", DELETE=self.revoke_invite),
+            route(invites_path + "/{invite_id:id}", DELETE=self.revoke_invite),
             route("/organizations/invites/accept", POST=self.accept_invite),
             route("/organizations/me/boards", GET=self.list_boards),
-            route("/organizations/me/boards/{board_id:int}", GET=self.get_board),
+            route("/organizations/me/boards/{board_id:id}", GET=self.get_board),
         ]
 
     # Members (seed 003)
@@ -129,7 +151,9 @@ class MembershipApi:
     # Invites (seed 004)
 
     async def list_invites(self, request: Request) -> Response:
-        return await self.page(request, invites.list_invites, InviteOut)
+        return await self.page(
+            request, functools.partial(invites.list_invites, ttl=self.invite_ttl), InviteOut
+        )
 
     async def create_invite(self, request: Request) -> Response:
         raw = await read_body(request)
@@ -145,6 +169,7 @@ class MembershipApi:
                 can_write_all_boards=new.can_write_all_boards,
                 board_access=[a.grant() for a in new.board_access],
                 cause=cause,
+                ttl=self.invite_ttl,
             )
             body = InviteOut.of(invite)
         return json(body, status=201)
@@ -163,7 +188,9 @@ class MembershipApi:
         async with self.call(request) as (session, cause):
             user = await authenticated_user(session, request)
             accept = parse_body(raw, InviteAccept)
-            membership = await invites.accept_invite(session, user, accept.token, cause=cause)
+            membership = await invites.accept_invite(
+                session, user, accept.token, cause=cause, ttl=self.invite_ttl
+            )
             body = MemberOut.of(membership)
         return json(body)
 

@@ -38,7 +38,7 @@ async def test_chain_upgrades_an_empty_database_and_downgrades_to_nothing(sqlite
     async with database.engine.connect() as connection:
         assert await connection.run_sync(tables) == {"alembic_version"}
     await database.dispose()
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 async def test_postgres_chain_downgrades_and_upgrades_again(postgres_url: str) -> None:
