@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -33,6 +35,8 @@ class ReceiverConfig:
     queue_name: str = "trellis:queue"
     enqueue_timeout_seconds: float = 2.0
     webhook: WebhookConfig | None = None  # None: no webhook endpoint (no secret or callback URL)
+    invite_ttl: timedelta = timedelta(days=14)  # an invite older than this answers as an unknown one
+    metrics_token: str | None = field(default=None, repr=False)  # set: /metrics wants it as a bearer token
 
 
 def create_app(config: ReceiverConfig) -> Starlette:
@@ -44,6 +48,11 @@ def create_app(config: ReceiverConfig) -> Starlette:
     metrics = ReceiverMetrics(registry)
 
     async def metrics_endpoint(request: Request) -> Response:
+        if config.metrics_token is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, f"Bearer {config.metrics_token}".encode()):
+                return Response("metrics need the bearer token (TRELLIS_METRICS_TOKEN)", status_code=401,
+                                headers={"www-authenticate": "Bearer"})  # fmt: skip
         await metrics.refresh(redis, config.queue_name, database)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -58,7 +67,7 @@ def create_app(config: ReceiverConfig) -> Starlette:
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(document)
 
-    routes += MembershipApi(database, queue).routes()
+    routes += MembershipApi(database, queue, invite_ttl=config.invite_ttl).routes()
     routes += [
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -152,3 +152,18 @@ def test_the_image_builds_from_every_package_the_distribution_installs() -> None
         if line.startswith("COPY ")
     }
     assert packages <= copied
+
+
+def test_redis_asks_for_a_password_and_publishes_no_port() -> None:
+    redis = compose()["services"]["redis"]
+    assert "--requirepass" in redis["command"]
+    assert "ports" not in redis
+    assert "TRELLIS_REDIS_PASSWORD" in of_kind("Secret")["trellis"]["stringData"]
+    assert "TRELLIS_REDIS_PASSWORD" in env_file(DEPLOY / "trellis.env.example")
+
+
+def test_only_trellis_reaches_the_datastores_and_the_ingress_speaks_tls() -> None:
+    policy = of_kind("NetworkPolicy")["trellis-datastores"]["spec"]
+    [allowed] = policy["ingress"][0]["from"]
+    assert allowed["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "trellis"}
+    assert of_kind("Ingress")["trellis-receiver"]["spec"]["tls"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 from arq.worker import Worker
 from redis.asyncio import Redis
@@ -9,6 +12,7 @@ from redis.asyncio import Redis
 from jobs.deadletters import DeadLetter, DeadLetters
 from tests.conftest import SettingsFactory
 from tests.support import delivery, encode, free_port, signed_headers
+from trellis.settings import Settings
 from trellis.wiring import worker_settings
 from workers.metrics import endpoint
 
@@ -53,3 +57,14 @@ def test_api_call_series_name_endpoints_without_ids() -> None:
     )
     assert endpoint("SCIM PATCH /Users/8f14e45f-ceea-4e1b") == "SCIM PATCH /Users/{id}"
     assert endpoint("GET /tokens/{token}/webhooks") == "GET /tokens/{token}/webhooks"
+
+
+async def test_metrics_behind_a_token_answer_only_its_bearer(
+    make_settings: SettingsFactory, client_for: Callable[[Settings], Any]
+) -> None:
+    async with client_for(make_settings(metrics_token="scrape-me")) as client:
+        anonymous = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"authorization": "Bearer guess"})
+        scraper = await client.get("/metrics", headers={"authorization": "Bearer scrape-me"})
+    assert (anonymous.status_code, wrong.status_code, scraper.status_code) == (401, 401, 200)
+    assert "trellis_queue_depth" in scraper.text

@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -34,7 +34,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     # Where things live.
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS
+    # Redis's password (`requirepass`), kept apart from the URL so that it can come from a secret; it
+    # joins the URL unless the URL carries one.
+    redis_password: SecretStr | None = None
+    # When set, the receiver's /metrics answers only "Authorization: Bearer <this>".
+    metrics_token: SecretStr | None = None
     database_url: str = "sqlite+aiosqlite:///trellis.db"
     queue_name: str = "trellis:queue"
 
@@ -70,6 +75,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     enqueue_timeout_seconds: float = Field(default=2.0, gt=0)
+    # The receiver's bounds on a request before any route sees it: the time and bytes its head (request
+    # line and headers) may take, and the connections served at once (past that: 503).
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_request_head_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    max_connections: int = Field(default=1000, ge=10)
 
     # Workers.
     job_max_tries: int = Field(default=8, ge=1)
@@ -96,6 +106,8 @@ class Settings(BaseSettings):
     # Board members who are not members of the workspace (guests): mirroring keeps them; enforcing
     # removes those the store does not grant, unless this allows them.
     allow_guests: bool = False
+    # How long an invite of the membership API can be accepted; an older one answers as unknown.
+    invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # The safety net: every linked workspace and board reconciled, and its webhooks checked.
     resync_interval_hours: int = Field(default=6, ge=1, le=24)
     # A delivery whose action is older than this (seconds, or an ISO 8601 duration such as PT6H) is
@@ -106,6 +118,20 @@ class Settings(BaseSettings):
     # Logging.
     log_format: LogFormat = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _redis_password_joins_the_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("redis_password"):
+            return data
+        password = data["redis_password"]
+        password = password.get_secret_value() if isinstance(password, SecretStr) else str(password)
+        url = urlsplit(str(data.get("redis_url") or cls.model_fields["redis_url"].default))
+        if url.password is None and url.scheme in {"redis", "rediss"}:
+            user = quote(url.username or "", safe="")
+            netloc = f"{user}:{quote(password, safe='')}@{url.netloc.rsplit('@', 1)[-1]}"
+            data = {**data, "redis_url": urlunsplit(url._replace(netloc=netloc))}
+        return data
 
     @field_validator("redis_url")
     @classmethod
@@ -176,7 +202,14 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The plain values of every secret set, for scrubbing them out of anything printed."""
-        secrets = (self.trello_api_key, self.trello_token, self.trello_secret, self.scim_token)
+        secrets = (
+            self.trello_api_key,
+            self.trello_token,
+            self.trello_secret,
+            self.scim_token,
+            self.redis_password,
+            self.metrics_token,
+        )
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 

@@ -5,6 +5,7 @@ The receiver and the worker side never import the settings: they are handed what
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -39,6 +40,8 @@ def receiver_config(settings: Settings) -> ReceiverConfig:
         queue_name=settings.queue_name,
         enqueue_timeout_seconds=settings.enqueue_timeout_seconds,
         webhook=webhook_config(settings),
+        invite_ttl=timedelta(days=settings.invite_ttl_days),
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
 
 

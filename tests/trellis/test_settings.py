@@ -102,3 +102,17 @@ def test_invalid_secret_value_is_not_echoed_in_the_error(monkeypatch: pytest.Mon
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert "sekrit-token-value" not in str(raised.value)
+
+
+def test_the_redis_password_joins_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRELLIS_REDIS_URL", "rediss://redis.internal:6380/2")
+    monkeypatch.setenv("TRELLIS_REDIS_PASSWORD", "p@ss/word")
+    settings = load_settings()
+    assert settings.redis_url == "rediss://:p%40ss%2Fword@redis.internal:6380/2"
+    assert "p@ss/word" in settings.secret_values()
+
+
+def test_a_password_in_the_url_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRELLIS_REDIS_URL", "redis://:given@redis:6379/0")
+    monkeypatch.setenv("TRELLIS_REDIS_PASSWORD", "other")
+    assert load_settings().redis_url == "redis://:given@redis:6379/0"

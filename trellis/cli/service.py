@@ -21,6 +21,7 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     """Run the receiver: Trello webhooks, the membership API, health and metrics."""
     import uvicorn
 
+    from receiver.protocol import bounded_protocol
     from trellis.wiring import receiver_app
 
     settings = cli.settings
@@ -31,6 +32,9 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=30,
+        # Bounded before any route: a slow or oversized request head, too many connections at once.
+        http=bounded_protocol(settings.request_head_timeout_seconds, settings.max_request_head_bytes),
+        limit_concurrency=settings.max_connections,
     )
     uvicorn.Server(config).run()
 
