@@ -201,6 +201,23 @@ class Scopes:
         return False
 
     @asynccontextmanager
+    async def holding(self, scope: Scope, *, patience: float) -> AsyncIterator[None]:
+        """Hold the scope for work that is not its queued reconcile (a pushed change reconciling a board):
+        wait up to `patience` seconds for the lease (else `TimeoutError`, a failure that may pass), hold
+        it renewed, and let marks made meanwhile queue one more run after."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while (token := await self.start(scope)) is None:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{scope} stayed busy for {patience:.0f} s")
+            await asyncio.sleep(min(self.lease / 3, 1.0))
+        try:
+            async with self.renewing(scope, token):
+                yield
+        finally:
+            await self.finished(scope, token)
+
+    @asynccontextmanager
     async def renewing(self, scope: Scope, token: str) -> AsyncIterator[None]:
         """Renew the lease every third of its lifetime while the body runs. When the lease was lost (or
         could not be renewed before it lapsed, Redis being away), the body is cancelled and `LeaseLost`

@@ -32,7 +32,8 @@ from workers.workflows.accounts import Person
 
 log = structlog.get_logger("workers.push")
 
-# Holds `name` (a workspace's invitations) for one caller at a time, across every worker.
+# Holds `name` for one caller at a time, across every worker: a workspace's invitations
+# ("invitations:<id>"), or a board ("board:<id>", whose reconciles must never overlap).
 Serialiser = Callable[[str], AbstractAsyncContextManager[object]]
 
 
@@ -94,9 +95,10 @@ async def push_member_change(
             await trello.set_organization_member(workspace, member_id, workspace_role(membership.role))
         if member_id is not None:
             for board in boards:
-                await reconcile_board(
-                    trello, database, board, cause=cause, priority=Priority.EVENT, policy=policy
-                )
+                async with serialised(f"board:{board}"):  # the scope's lease: no reconcile beside it
+                    await reconcile_board(
+                        trello, database, board, cause=cause, priority=Priority.EVENT, policy=policy
+                    )
                 report.boards.append(board)
     async with database.transaction() as session:
         await outbox.mark_done(session, change_id)

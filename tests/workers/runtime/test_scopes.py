@@ -130,3 +130,30 @@ async def test_a_run_is_kept_while_it_renews_and_stopped_once_its_lease_is_gone(
 
     with pytest.raises(LeaseLost):
         await run_past_a_lost_lease()
+
+
+async def test_holding_a_scope_waits_for_its_run_and_then_keeps_others_out(redis_client: Redis) -> None:
+    work = scopes(redis_client, lease=0.3)
+    running = await started(work)
+
+    async def run_ends() -> None:
+        await asyncio.sleep(0.3)
+        await work.finished(BOARD, running)
+
+    ending = asyncio.create_task(run_ends())
+    async with work.holding(BOARD, patience=5):
+        assert ending.done()  # it waited for the run to end
+        assert await work.start(BOARD) is None  # and holds the scope now
+    assert await work.start(BOARD) is not None  # let go of
+
+
+async def test_holding_a_scope_gives_up_after_its_patience(redis_client: Redis) -> None:
+    work = scopes(redis_client, lease=30)
+    await started(work)
+
+    async def hold() -> None:
+        async with work.holding(BOARD, patience=0.3):
+            pass
+
+    with pytest.raises(TimeoutError):
+        await hold()
