@@ -50,8 +50,10 @@ class WorkerConfig:
     job_timeout_seconds: int = 60
     concurrency: int = 16
     reconcile_debounce_seconds: float = 1.0
-    scope_lease_seconds: float = 30.0
+    scope_lease_seconds: float = 20.0
     waves: WaveRules = field(default_factory=WaveRules)  # the guard on waves of departures
+    event_retention_days: int = 90  # the event log keeps this long, the audit log the next
+    audit_retention_days: int = 400
     resync_interval_hours: int = 6
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no metrics served

@@ -102,6 +102,17 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
+# A run whose lease lapsed (its worker died, or lost Redis for longer than the lease) never finished: the
+# scope is queued again, marks made during that run included. Returns 1 when the caller must queue it.
+REPAIR = """
+if redis.call('GET', KEYS[1]) == 'running' and redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[1], 'queued', 'PX', ARGV[1])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+
 # Returns 1 when a reconcile of the scope is queued or running (a lapsed run is neither).
 PENDING = """
 local state = redis.call('GET', KEYS[1])
@@ -143,7 +154,7 @@ class Scopes:
         *,
         debounce: float = 1.0,
         lifetime: float = 600.0,
-        lease: float = 30.0,
+        lease: float = 20.0,
     ) -> None:
         self.redis = redis
         self.queue = queue
@@ -157,6 +168,7 @@ class Scopes:
         self._finish = redis.register_script(FINISH)
         self._retry = redis.register_script(RETRY)
         self._pending = redis.register_script(PENDING)
+        self._repair = redis.register_script(REPAIR)
 
     def _keys(self, scope: Scope) -> list[str]:
         prefix = f"trellis:scope:{scope}"
@@ -171,6 +183,24 @@ class Scopes:
             )
             return True
         return False
+
+    async def repair_lapsed(self) -> list[Scope]:
+        """Queue again every scope whose run's lease lapsed before it finished; the scopes re-queued.
+        Each worker calls it every half lease, so a dead worker's scope runs again within about 1.5
+        leases, whether or not anything marks it meanwhile."""
+        repaired = []
+        async for key in self.redis.scan_iter(match="trellis:scope:*:state", count=500):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            kind, _, scope_id = name.removeprefix("trellis:scope:").removesuffix(":state").partition(":")
+            if kind not in ("board", "workspace"):
+                continue
+            scope = Scope(builders.scope_kind(kind), scope_id)
+            if int(await self._repair(keys=self._keys(scope), args=[self._lifetime_ms])):
+                await self.queue.enqueue(builders.reconcile(scope.kind, scope.id, "its last run died"))
+                repaired.append(scope)
+        if repaired:
+            log.warning("scopes whose run died queued again", scopes=[str(s) for s in repaired])
+        return repaired
 
     async def pending(self, scopes: list[Scope]) -> list[bool]:
         """For each scope, whether a reconcile of it is still queued or running."""

@@ -41,6 +41,7 @@ JOB_TIMEOUTS: dict[JobFunction, int] = {
     functions.full_resync: 1,  # marks scopes and queues jobs: quick, however many boards there are
     functions.ensure_webhooks: LONG_JOB,
     functions.sweep_outbox: 1,
+    functions.prune_history: LONG_JOB,
 }
 # apply_event keeps its result an hour: its job id, the action id, dedupes retried deliveries while the
 # result is kept. No other job keeps one: reconciles are coalesced by their scope's state in Redis, a
@@ -84,12 +85,27 @@ def resync_schedule(config: WorkerConfig) -> list[CronJob]:
     return [
         cron(functions.full_resync, name="full_resync", hour=hours, minute=0, run_at_startup=False, **common),
         cron(functions.sweep_outbox, name="sweep_outbox", second=0, run_at_startup=True, **common),
+        # Daily, at a quiet minute; in short batches, so it holds the store for moments only.
+        cron(
+            functions.prune_history, name="prune_history", hour=3, minute=17, run_at_startup=False, **common
+        ),
     ]
+
+
+async def repair_lapsed_scopes(scopes: Scopes) -> None:
+    """Every half lease, queue again the scopes whose run died with its worker (its lease lapsed)."""
+    while True:
+        await asyncio.sleep(scopes.lease / 2)
+        try:
+            await scopes.repair_lapsed()
+        except Exception as exc:  # Redis away for a moment: the next round tries again
+            log.warning("lapsed scopes not checked", error=type(exc).__name__)
 
 
 def worker_settings(config: WorkerConfig) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
     metrics_server: list[Any] = []
+    background: list[asyncio.Task[None]] = []
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         if config.metrics_port:
@@ -120,8 +136,11 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
             ),
             departures=Departures(ctx["redis"], config.waves),
         )
+        background.append(asyncio.create_task(repair_lapsed_scopes(context_of(ctx).scopes)))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        for task in background:
+            task.cancel()
         for server in metrics_server:
             server.shutdown()
         if CONTEXT_KEY in ctx:

@@ -157,3 +157,18 @@ async def test_holding_a_scope_gives_up_after_its_patience(redis_client: Redis) 
 
     with pytest.raises(TimeoutError):
         await hold()
+
+
+async def test_a_run_that_died_is_queued_again_once_its_lease_lapses_without_a_new_mark(
+    redis_client: Redis,
+) -> None:
+    work = scopes(redis_client, lease=0.2)
+    await work.mark(BOARD, reason="event")
+    await redis_client.delete(QUEUE)  # its job ran...
+    await started(work)  # ...and died with its worker, holding the scope
+    await work.mark(BOARD, reason="event during the dead run")  # only sets the scope dirty
+    assert await work.repair_lapsed() == []  # the lease is live: it may still be running
+    await asyncio.sleep(0.3)
+    assert await work.repair_lapsed() == [BOARD]
+    assert await redis_client.zcard(QUEUE) == 1
+    assert await work.repair_lapsed() == []  # queued now: nothing more to repair
