@@ -102,6 +102,11 @@ def sweep_outbox(reason: str) -> Job:
     return Job("sweep_outbox", (), {"reason": reason})
 
 
+def prune_history(reason: str) -> Job:
+    """Delete event log and audit log rows older than they are kept (the daily job, asked for now)."""
+    return Job("prune_history", (), {"reason": reason})
+
+
 def ensure_webhooks(reason: str) -> Job:
     """Check that every linked workspace and open board has an active webhook (idempotent: a check that
     finds them all costs one call)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit
@@ -115,3 +116,74 @@ async def authenticate(session: AsyncSession, plain: str) -> User | None:
         .where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
     )
     return await session.scalar(statement)
+
+
+@dataclass(frozen=True)
+class OrganizationSummary:
+    organization: Organization
+    boards: int
+    members: int
+
+
+async def organization_summaries(session: AsyncSession) -> list[OrganizationSummary]:
+    """Every organization with its boards and members counted, linked ones first."""
+    boards = select(func.count()).where(Board.organization_id == Organization.id).scalar_subquery()
+    members = select(func.count()).where(Membership.organization_id == Organization.id).scalar_subquery()
+    rows = await session.execute(
+        select(Organization, boards, members).order_by(Organization.trello_org_id.is_(None), Organization.id)
+    )
+    return [
+        OrganizationSummary(organization, n_boards, n_members) for organization, n_boards, n_members in rows
+    ]
+
+
+async def linked_organization(session: AsyncSession, trello_org_id: str) -> Organization:
+    organization = await session.scalar(
+        select(Organization).where(Organization.trello_org_id == trello_org_id)
+    )
+    if organization is None:
+        raise NotFound(f"Trello workspace {trello_org_id} is not linked")
+    return organization
+
+
+async def set_authority(
+    session: AsyncSession, trello_org_id: str, authority: str, *, actor: Actor
+) -> Organization:
+    """Switch who is right for the workspace: Trello (mirror) or the store (enforce), audited."""
+    if authority not in AUTHORITIES:
+        raise Unprocessable(f"authority must be one of {', '.join(AUTHORITIES)}")
+    organization = await linked_organization(session, trello_org_id)
+    before = organization.authority
+    organization.authority = authority
+    audit.record(
+        session, actor=actor, cause="cli", action="authority_changed", entity="organization",
+        entity_id=organization.id, organization_id=organization.id,
+        before={"authority": before}, after={"authority": authority},
+    )  # fmt: skip
+    return organization
+
+
+async def unlink_organization(session: AsyncSession, trello_org_id: str, *, actor: Actor) -> Organization:
+    """Stop following the workspace: the organization, its members, boards and history stay in the
+    store, no longer linked (its boards' webhooks are the caller's to remove)."""
+    organization = await linked_organization(session, trello_org_id)
+    organization.trello_org_id = None
+    audit.record(
+        session, actor=actor, cause="cli", action="organization_unlinked", entity="organization",
+        entity_id=organization.id, organization_id=organization.id,
+        before={"trello_org_id": trello_org_id}, after={"trello_org_id": None},
+    )  # fmt: skip
+    return organization
+
+
+async def workspace_boards(
+    session: AsyncSession, trello_org_id: str, *, open_only: bool = False
+) -> list[str]:
+    """The Trello ids of a linked workspace's boards (only the open ones, if asked)."""
+    organization = await linked_organization(session, trello_org_id)
+    statement = select(Board.trello_board_id).where(
+        Board.organization_id == organization.id, Board.trello_board_id.is_not(None)
+    )
+    if open_only:
+        statement = statement.where(Board.closed.is_(False))
+    return [board for board in (await session.scalars(statement)).all() if board is not None]

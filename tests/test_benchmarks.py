@@ -79,3 +79,10 @@ def test_safety_benchmark_holds_the_wave_and_never_overlaps_a_scope() -> None:
     linked, newcomers = figures["onboard_linked"].split("/")
     assert linked == newcomers
     assert float(figures["outbox_drain_s"]) > 0
+
+
+@pytest.mark.timeout(180)
+def test_retention_benchmark_prunes_the_old_rows_in_short_batches() -> None:
+    figures = result_line("retention.py")
+    assert int(figures["deleted"]) == int(figures["rows"]) * 4 // 5
+    assert float(figures["longest_lock_s"]) > 0

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from jobs.deadletters import DeadLetters
 from jobs.queue import redis_client
-from membership import approvals
+from membership import approvals, retention
 from membership.database import Database, head_revision
 from trellis.settings import Settings
 from trellis.wiring import clients_config
@@ -57,6 +57,7 @@ async def examine(settings: Settings, *, now: datetime | None = None) -> list[Ch
         checks.append(await _check("queue", lambda: _queue(redis, settings.queue_name)))
         checks.append(await _check("dead letters", lambda: _dead_letters(redis)))
         checks.append(await _check("approvals", lambda: _approvals(database)))
+        checks.append(await _check("history", lambda: _history(database, settings)))
     finally:
         await clients.aclose()
         await database.dispose()
@@ -86,6 +87,14 @@ async def _store(database: Database) -> tuple[Status, str]:
     if current != head:
         return "attention", f"schema at {current or 'nothing'}, code expects {head}: run `trellis migrate`"
     return "ok", f"answers, schema current ({head})"
+
+
+async def _history(database: Database, settings: Settings) -> tuple[Status, str]:
+    rows = await retention.sizes(database)
+    return "ok", (
+        f"event log {rows['event_log']:,} rows (kept {settings.event_retention_days} d), "
+        f"audit log {rows['audit_log']:,} rows (kept {settings.audit_retention_days} d)"
+    )
 
 
 async def token_check(trello: TrelloClient, now: datetime) -> tuple[Status, str]:

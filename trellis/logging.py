@@ -24,9 +24,13 @@ class SecretScrubber:
     it inside an exception message, say) before it reaches a log file.
     """
 
+    # Shorter values are no secret worth the name (only the emulator takes them) and would mangle
+    # ordinary words: a one-letter "token" turned "Waiting" into "Wai[REDACTED]ing".
+    MIN_LENGTH = 8
+
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret containing another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = sorted({s for s in secrets if len(s) >= self.MIN_LENGTH}, key=len, reverse=True)
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         if not self._secrets:

@@ -6,7 +6,10 @@ Secrets are ``SecretStr`` so that ``repr``, logs and tracebacks show them masked
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +27,12 @@ ENV_PREFIX = "TRELLIS_"
 CONFIG_FILE_ENV = "TRELLIS_CONFIG_FILE"
 
 LogFormat = Literal["auto", "json", "console"]
+
+
+# Credentials as Trello issues them (TRELLO.md): checked only against Trello itself.
+TRELLO_HOST = "api.trello.com"
+TRELLO_KEY = re.compile(r"[0-9a-fA-F]{32}")
+TRELLO_TOKEN = re.compile(r"[0-9a-fA-F]{64}|ATTA[0-9a-f]{64}[0-9A-F]{8}")
 
 
 class SettingsError(Exception):
@@ -91,7 +100,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=16, ge=1)
     reconcile_debounce_seconds: float = Field(default=1.0, ge=0)
     # A running reconcile's hold on its scope, renewed every third of it: a dead worker's lapses in this.
-    scope_lease_seconds: float = Field(default=30.0, ge=1)
+    scope_lease_seconds: float = Field(default=20.0, ge=1)
     # Where each worker serves its Prometheus metrics (on TRELLIS_HOST); 0 serves none.
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
     # Reconcile rules: read access on a plan without observers, and the mass-change guard.
@@ -106,6 +115,9 @@ class Settings(BaseSettings):
     # Board members who are not members of the workspace (guests): mirroring keeps them; enforcing
     # removes those the store does not grant, unless this allows them.
     allow_guests: bool = False
+    # How long the event log and the audit log keep their rows (pruned daily, in short batches).
+    event_retention_days: int = Field(default=90, ge=1)
+    audit_retention_days: int = Field(default=400, ge=1)
     # How long an invite of the membership API can be accepted; an older one answers as unknown.
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # The safety net: every linked workspace and board reconciled, and its webhooks checked.
@@ -175,6 +187,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _credentials_shaped_as_issued(self) -> Settings:
+        """Against Trello itself, a key and a token of the shape Trello issues: a one-letter token is a
+        slip (and would make the log scrubber redact that letter everywhere). The emulator takes any."""
+        if urlsplit(self.trello_base_url).hostname != TRELLO_HOST:
+            return self
+        key, token = self.trello_api_key, self.trello_token
+        if key is not None and not TRELLO_KEY.fullmatch(key.get_secret_value()):
+            raise ValueError("TRELLIS_TRELLO_API_KEY: not a Trello API key (32 hex digits)")
+        if token is not None and not TRELLO_TOKEN.fullmatch(token.get_secret_value()):
+            raise ValueError("TRELLIS_TRELLO_TOKEN: not a Trello token (64 hex digits, or ATTA and 72 more)")
+        return self
+
+    @model_validator(mode="after")
     def _scim_configured(self) -> Settings:
         if self.scim_deactivate != "never" and not (self.scim_directory_id and self.scim_token):
             needs = "TRELLIS_SCIM_DIRECTORY_ID and TRELLIS_SCIM_TOKEN"
@@ -200,6 +225,17 @@ class Settings(BaseSettings):
     def has_trello_credentials(self) -> bool:
         return self.trello_api_key is not None and self.trello_token is not None
 
+    def service_not_ready(self) -> str | None:
+        """Why the service (not the demo) must not start: with Trello credentials, the webhook endpoint
+        needs the secret and the callback URL, or every delivery fails and Trello switches it off."""
+        secret = self.trello_secret.get_secret_value() if self.trello_secret else ""
+        if self.has_trello_credentials and not (secret and self.callback_url):
+            return (
+                "TRELLIS_TRELLO_SECRET and TRELLIS_CALLBACK_URL are both needed to receive Trello's webhooks"
+                " (without them every delivery fails and Trello disables the webhooks)"
+            )
+        return None
+
     def secret_values(self) -> list[str]:
         """The plain values of every secret set, for scrubbing them out of anything printed."""
         secrets = (
@@ -213,11 +249,39 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 
+# Variables with the prefix that are not settings: the settings file's name, and the tests' and the
+# benchmarks' own (TRELLIS_TEST_*, TRELLIS_BENCH_*).
+NOT_SETTINGS = (CONFIG_FILE_ENV, "TRELLIS_TEST_", "TRELLIS_BENCH_")
+
+
+def setting_names() -> list[str]:
+    return [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`TRELLIS_*` variables that name no setting: a typo would otherwise leave the default in force."""
+    known = set(setting_names())
+    return sorted(
+        name
+        for name in environ
+        if name.startswith(ENV_PREFIX) and name not in known and not name.startswith(NOT_SETTINGS)
+    )
+
+
+def nearest(name: str) -> str:
+    """`; did you mean TRELLIS_X?` for the closest setting, if one is close."""
+    close = difflib.get_close_matches(name, setting_names(), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning pydantic's report into one line that names the setting."""
+    """Build the settings, turning pydantic's report into one line that names the setting. A `TRELLIS_`
+    variable that is no setting stops start-up, naming the nearest one."""
     config_file = os.environ.get(CONFIG_FILE_ENV)
     if config_file and not Path(config_file).is_file():
         raise SettingsError(f"{CONFIG_FILE_ENV}: no such file: {config_file}")
+    if unknown := unknown_variables(os.environ):
+        raise SettingsError("; ".join(f"{name}: not a known setting{nearest(name)}" for name in unknown))
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -227,10 +291,13 @@ def load_settings(**overrides: Any) -> Settings:
 def describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        name = ENV_PREFIX + field.upper()
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings: its message names them
+            problems.append(message)
+            continue
+        name = ENV_PREFIX + str(error["loc"][0]).upper()
         if error["type"] == "extra_forbidden":
-            problems.append(f"{name}: not a known setting")
+            problems.append(f"{name}: not a known setting{nearest(name)}")
         else:
-            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+            problems.append(f"{name}: {message}")
     return "invalid configuration: " + "; ".join(problems)

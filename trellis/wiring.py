@@ -112,6 +112,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         concurrency=settings.worker_concurrency,
         reconcile_debounce_seconds=settings.reconcile_debounce_seconds,
         scope_lease_seconds=settings.scope_lease_seconds,
+        event_retention_days=settings.event_retention_days,
+        audit_retention_days=settings.audit_retention_days,
         waves=WaveRules(
             members=settings.guard_wave_members,
             seconds=settings.guard_wave_seconds,

@@ -1,7 +1,7 @@
 """Fault runs: the real processes (emulator, receivers, workers) on a Redis of the run's own, which a
 test may stop and start, and the store; helpers to wait until the store and Trello agree.
 
-`TRELLIS_LONG=1` runs the longer versions; CI runs the short ones.
+`TRELLIS_TEST_LONG=1` runs the longer versions; CI runs the short ones.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.stack import (
 )
 from tests.support import RedisServer, free_port
 
-LONG = bool(os.environ.get("TRELLIS_LONG"))
+LONG = bool(os.environ.get("TRELLIS_TEST_LONG"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,6 +27,7 @@ EVERY_BUILT_JOB = {
     "ensure_webhooks": builders.ensure_webhooks("reason"),
     "full_resync": builders.full_resync("reason"),
     "sweep_outbox": builders.sweep_outbox("reason"),
+    "prune_history": builders.prune_history("reason"),
 }
 
 

@@ -114,7 +114,10 @@ def test_linking_the_same_workspace_twice_is_refused_in_one_line(sqlite_url: str
     trellis(*args, env=env)
     again = trellis(*args, env=env)
     assert again.returncode == 1
-    assert again.stderr.strip() == "trellis: Trello workspace 5f0000000000000000000001 is linked already"
+    assert (
+        again.stderr.strip().splitlines()[-1]
+        == "trellis: Trello workspace 5f0000000000000000000001 is linked already"
+    )
 
 
 def test_users_create_and_list(sqlite_url: str) -> None:
@@ -160,3 +163,45 @@ def test_dead_letters_are_listed_replayed_and_dropped(redis_url: str) -> None:
     assert dropped.stdout.splitlines() == ["job-b: dropped", "job-x: no such dead letter"]
     assert trellis("dead-letters", "list", env=env).stdout.strip() == "no dead letters"
     client.close()
+
+
+def test_a_misspelt_setting_stops_start_up_naming_the_nearest() -> None:
+    result = trellis("events", env={"TRELLIS_REDIS_ULR": "redis://elsewhere:6379/0"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "trellis: TRELLIS_REDIS_ULR: not a known setting (did you mean TRELLIS_REDIS_URL?)"
+    ]
+
+
+def test_the_service_does_not_start_without_the_webhook_secret_and_callback(sqlite_url: str) -> None:
+    env = {"TRELLIS_DATABASE_URL": sqlite_url, "TRELLIS_TRELLO_API_KEY": "abcdef12" * 4,
+           "TRELLIS_TRELLO_TOKEN": "abcdef12" * 8, "TRELLIS_TRELLO_SECRET": ""}  # fmt: skip
+    result = trellis(
+        "serve", env={**env, "TRELLIS_CALLBACK_URL": "https://trellis.example.com/webhooks/trello"}
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("trellis: TRELLIS_TRELLO_SECRET and TRELLIS_CALLBACK_URL are both needed")
+
+
+def test_credentials_of_a_shape_trello_never_issues_are_refused_in_one_line() -> None:
+    result = trellis("events", env={"TRELLIS_TRELLO_API_KEY": "k", "TRELLIS_TRELLO_TOKEN": "t"})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert (
+        line == "trellis: invalid configuration: TRELLIS_TRELLO_API_KEY: not a Trello API key (32 hex digits)"
+    )
+
+
+def test_a_command_against_a_store_never_migrated_says_to_migrate(postgres_url: str) -> None:
+    import asyncio
+
+    from membership.database import recreate_postgres_database
+
+    empty = postgres_url.rsplit("/", 1)[0] + "/trellis_test_unmigrated"
+    asyncio.run(recreate_postgres_database(empty))
+    result = trellis("users", "list", env={"TRELLIS_DATABASE_URL": empty})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "trellis: the store's schema is at nothing, this version needs 0006: run `trellis migrate`"
+    ]

@@ -43,9 +43,15 @@ def test_secret_inside_an_exception_is_replaced(log_stream: io.StringIO) -> None
 
 
 def test_scrubber_reaches_nested_values() -> None:
-    scrub = SecretScrubber(["s3cr3t"])
-    event = scrub(None, "info", {"event": "x", "data": {"list": ["a s3cr3t b"], "n": 1}})
+    scrub = SecretScrubber(["s3cr3t-value"])
+    event = scrub(None, "info", {"event": "x", "data": {"list": ["a s3cr3t-value b"], "n": 1}})
     assert event == {"event": "x", "data": {"list": [f"a {REDACTED} b"], "n": 1}}
+
+
+def test_values_too_short_to_be_secrets_never_mangle_words() -> None:
+    scrub = SecretScrubber(["t"])  # a one-letter "token" (only the emulator takes one)
+    event = scrub(None, "info", {"event": "Waiting for application shutdown."})
+    assert event == {"event": "Waiting for application shutdown."}
 
 
 async def test_every_line_of_a_webhook_request_carries_its_action_id(

@@ -86,12 +86,13 @@ def test_missing_settings_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_secrets_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRELLIS_TRELLO_API_KEY", "key-abcdef123456")
-    monkeypatch.setenv("TRELLIS_TRELLO_TOKEN", "token-abcdef123456")
+    key, token = "abcdef12" * 4, "ATTA" + "0123abcd" * 8 + "ABCDEF12"  # shaped as Trello issues them
+    monkeypatch.setenv("TRELLIS_TRELLO_API_KEY", key)
+    monkeypatch.setenv("TRELLIS_TRELLO_TOKEN", token)
     monkeypatch.setenv("TRELLIS_TRELLO_SECRET", "secret-abcdef123456")
     settings = load_settings()
     shown = repr(settings) + str(settings) + str(settings.model_dump())
-    for secret in ("key-abcdef123456", "token-abcdef123456", "secret-abcdef123456"):
+    for secret in (key, token, "secret-abcdef123456"):
         assert secret not in shown
     assert settings.has_trello_credentials
 

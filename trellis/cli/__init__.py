@@ -63,7 +63,7 @@ def main() -> None:
 def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one store transaction (migrating an embedded SQLite store first); a broken rule
     ends the command with one line."""
-    from membership.database import Database, is_sqlite, migrate
+    from membership.database import Database, head_revision, is_sqlite, migrate
     from membership.errors import RuleViolation
 
     async def run() -> T:
@@ -71,6 +71,10 @@ def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -
             await migrate(settings.database_url)
         database = Database(settings.database_url)
         try:
+            if (current := await database.revision()) != (head := head_revision()):
+                raise StoreOutdated(
+                    f"the store's schema is at {current or 'nothing'}, this version needs {head}"
+                )
             async with database.transaction() as session:
                 return await work(session)
         finally:
@@ -81,6 +85,13 @@ def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -
     except RuleViolation as exc:
         click.echo(f"trellis: {exc.message}", err=True)
         sys.exit(1)
+    except StoreOutdated as exc:
+        click.echo(f"trellis: {exc}: run `trellis migrate`", err=True)
+        sys.exit(2)
+
+
+class StoreOutdated(Exception):
+    """The store was never migrated, or is behind the code."""
 
 
 def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> T:
@@ -128,7 +139,7 @@ CLI_ACTOR = Actor.system("cli")
 
 
 # The commands register themselves on `main` when their modules are imported.
-from trellis.cli import operate, service, store, sync  # noqa: E402
+from trellis.cli import operate, orgs, service, store, sync  # noqa: E402
 
 __all__ = [
     "CLI_ACTOR",
@@ -136,6 +147,7 @@ __all__ = [
     "in_store",
     "main",
     "operate",
+    "orgs",
     "pass_cli",
     "service",
     "store",

@@ -11,6 +11,7 @@ import click
 
 from trellis.cli import CliContext, main, pass_cli
 from trellis.logging import configure_logging
+from trellis.settings import Settings
 
 
 @main.command()
@@ -25,6 +26,7 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     from trellis.wiring import receiver_app
 
     settings = cli.settings
+    refuse_if_not_ready(settings)
     config = uvicorn.Config(
         receiver_app(settings),
         host=host or settings.host,
@@ -138,6 +140,7 @@ def run(cli: CliContext) -> None:
         click.echo("No Trello credentials (TRELLIS_TRELLO_API_KEY, TRELLIS_TRELLO_TOKEN): playing the demo.")
         click.get_current_context().invoke(demo, exit_after=False)
         return
+    refuse_if_not_ready(settings)
     try:
         local_redis = start_local_redis(settings.redis_url)
     except RedisUnavailable as exc:
@@ -153,3 +156,10 @@ def run(cli: CliContext) -> None:
             local_redis.terminate()
             local_redis.wait(10)
     sys.exit(code)
+
+
+def refuse_if_not_ready(settings: Settings) -> None:
+    """The service does not start half-configured: one line, exit 2."""
+    if (reason := settings.service_not_ready()) is not None:
+        click.echo(f"trellis: {reason}", err=True)
+        sys.exit(2)

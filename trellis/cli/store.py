@@ -15,32 +15,6 @@ if TYPE_CHECKING:
 
 
 @main.group()
-def orgs() -> None:
-    """Organizations linked to Trello workspaces."""
-
-
-@orgs.command("link")
-@click.argument("trello_org_id")
-@click.option("--name", required=True, help="The organization's name.")
-@click.option("--owner", "owner_email", required=True, help="Email of its first owner (created if new).")
-@click.option("--authority", type=click.Choice(["trello", "local"]), default="trello", show_default=True)
-@pass_cli
-def orgs_link(cli: CliContext, trello_org_id: str, name: str, owner_email: str, authority: str) -> None:
-    """Create the organization linked to TRELLO_ORG_ID (the workspace's id, not its name)."""
-    from membership.directory import link_organization
-
-    async def link(session: AsyncSession) -> str:
-        organization = await link_organization(
-            session, trello_org_id, name=name, owner_email=owner_email, authority=authority, actor=CLI_ACTOR
-        )
-        return (
-            f"organization {organization.id} linked to Trello workspace {trello_org_id}, owner {owner_email}"
-        )
-
-    click.echo(in_store(cli.settings, link))
-
-
-@main.group()
 def users() -> None:
     """Users of the store."""
 

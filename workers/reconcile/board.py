@@ -100,7 +100,7 @@ class BoardSubject:
             observers = has_observers(workspace)
         policy = replace(
             self.policy,
-            authority="local" if organization.authority == "local" else "trello",
+            authority=self.policy.for_workspace(organization.authority),
             observers_allowed=observers,
         )
         desired = DesiredBoard(

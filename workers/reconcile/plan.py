@@ -38,10 +38,19 @@ class Policy:
     # Board members the store does not know (guests: not members of the workspace) are kept when
     # mirroring; when enforcing, only if this allows them.
     allow_guests: bool = False
+    # Plan as if the workspace had this authority (`trellis orgs authority` shows what a switch would
+    # do); None: each workspace's own, as the store has it.
+    as_if_authority: Authority | None = None
 
     @property
     def guests_allowed(self) -> bool:
         return self.authority == "trello" or self.allow_guests
+
+    def for_workspace(self, authority: str) -> Authority:
+        """The authority a plan follows: the one previewed, else the workspace's own."""
+        if self.as_if_authority is not None:
+            return self.as_if_authority
+        return "local" if authority == "local" else "trello"
 
 
 DEFAULT_POLICY = Policy()

@@ -97,7 +97,7 @@ class WorkspaceSubject:
         facts += await self._departures(set(known) - {b.id for b in boards})
         if organization.observers_allowed != has_observers(workspace):
             facts.append(RecordWorkspaceObservers(has_observers(workspace)))
-        policy = replace(self.policy, authority="local" if organization.authority == "local" else "trello")
+        policy = replace(self.policy, authority=self.policy.for_workspace(organization.authority))
         desired = DesiredWorkspace(self.workspace_id, view.roles, view.pending)  # type: ignore[arg-type]
         plan = plan_workspace(desired, ActualWorkspace(self.workspace_id, members), policy)
         self._observation = Observation(

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from jobs import builders
 from jobs.actions import WORKSPACE_SCOPED, Delivery, board_of, member_of, organization_of, parse_delivery
-from membership import approvals
+from membership import approvals, retention
 from membership.events import record_event
 from membership.workspaces import workspace_of_model
 from workers.outside.limiter import Priority
@@ -251,6 +251,22 @@ async def sweep_outbox(ctx: dict[str, Any], reason: str = "scheduled") -> str:
     changes = await resync.sweep_outbox(context.database, context.queue)
     log.info("outbox swept", reason=reason, queued=len(changes))
     return f"{len(changes)} pending change(s) queued"
+
+
+@job
+async def prune_history(ctx: dict[str, Any], reason: str = "scheduled") -> str:
+    """Delete event log and audit log rows older than they are kept, in short batches (daily)."""
+    context = context_of(ctx)
+    now, config = datetime.now(UTC), context.config
+    kept = {"event_log": config.event_retention_days, "audit_log": config.audit_retention_days}
+    done = [
+        await retention.prune(context.database, table, now - timedelta(days=days))
+        for table, days in kept.items()
+    ]
+    for pruned in done:
+        log.info("history pruned", reason=reason, table=pruned.table, deleted=pruned.deleted,
+                 batches=pruned.batches, longest_batch_s=round(pruned.longest_batch_s, 3))  # fmt: skip
+    return "; ".join(f"{p.table}: {p.deleted} row(s) deleted in {p.batches} batch(es)" for p in done)
 
 
 @job

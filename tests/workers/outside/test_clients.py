@@ -21,6 +21,7 @@ async def test_limits_and_policy_come_from_settings(
     make_settings: SettingsFactory, redis_client: Redis
 ) -> None:
     settings = make_settings(
+        trello_base_url="http://emulator.test/1",  # the emulator takes credentials of any shape
         trello_api_key="k",
         trello_token="t",
         trello_token_limit=42,
