@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Redis's password (`requirepass`), kept apart from the URL so that it can come from a secret; it
     # joins the URL unless the URL carries one.
     redis_password: SecretStr | None = None
+    # A Slack-compatible incoming webhook (Mattermost and Teams workflows take the same): told when a
+    # plan or a wave is held, a job is dead-lettered, a webhook was switched off, the token is expiring.
+    notify_url: SecretStr | None = None
     # When set, the receiver's /metrics answers only "Authorization: Bearer <this>".
     metrics_token: SecretStr | None = None
     database_url: str = "sqlite+aiosqlite:///trellis.db"
@@ -245,6 +248,7 @@ class Settings(BaseSettings):
             self.scim_token,
             self.redis_password,
             self.metrics_token,
+            self.notify_url,
         )
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 

@@ -72,6 +72,7 @@ def clients_config(settings: Settings) -> ClientsConfig:
             limits=ScimLimits(settings.scim_limit, settings.scim_limit_window_seconds),
         )
     return ClientsConfig(
+        notify_url=settings.notify_url.get_secret_value() if settings.notify_url else None,
         http_timeout=settings.http_timeout_seconds,
         limiter=LimiterPolicy(
             safety_margin=settings.limiter_safety_margin,

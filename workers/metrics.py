@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
 
@@ -35,6 +35,19 @@ LIMITER_WAIT_SECONDS = Histogram(
 HELD = Counter(
     "trellis_held", "Held for an operator: plans past the mass-change guard, and waves of departures.",
     ["kind"], registry=REGISTRY,
+)  # fmt: skip
+WEBHOOKS_REACTIVATED = Counter(
+    "trellis_webhooks_reactivated", "Webhooks Trello had switched off (deliveries failing), switched on.",
+    registry=REGISTRY,
+)  # fmt: skip
+LAST_RESYNC = Gauge(
+    "trellis_last_resync_timestamp_seconds", "When this worker last ran the full resync (Unix time).",
+    registry=REGISTRY,
+)  # fmt: skip
+TOKEN_EXPIRES = Gauge(
+    "trellis_trello_token_expires_timestamp_seconds",
+    "When the Trello token expires (Unix time), as the last resync read it; 0: never, or not read yet.",
+    registry=REGISTRY,
 )  # fmt: skip
 PLAN_OPERATIONS = Counter(
     "trellis_plan_operations", "Operations of reconcile plans applied, by scope and operation.",

@@ -11,6 +11,7 @@ import httpx
 from redis.asyncio import Redis
 
 from workers.outside.limiter import Limiter, LimiterPolicy
+from workers.outside.notify import Notifier
 from workers.outside.scim import ScimClient, ScimLimits
 from workers.outside.trello import TrelloClient, TrelloLimits
 
@@ -39,6 +40,7 @@ class ClientsConfig:
     limiter: LimiterPolicy = field(default_factory=LimiterPolicy)
     trello: TrelloConfig | None = None  # None without Trello credentials
     scim: ScimConfig | None = None  # None unless a SCIM directory is configured
+    notify_url: str | None = field(default=None, repr=False)  # an incoming webhook: its URL is a secret
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Clients:
     limiter: Limiter
     trello: TrelloClient | None
     scim: ScimClient | None
+    notifier: Notifier | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -77,4 +80,5 @@ def build_clients(config: ClientsConfig, redis: Redis) -> Clients:
             limiter=limiter,
             limits=config.scim.limits,
         )
-    return Clients(http=http, limiter=limiter, trello=trello, scim=scim)
+    notifier = Notifier(http, config.notify_url, redis) if config.notify_url else None
+    return Clients(http=http, limiter=limiter, trello=trello, scim=scim, notifier=notifier)

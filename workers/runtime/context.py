@@ -37,7 +37,14 @@ class WorkerContext:
             raise errors.TrelloUnauthorized("no Trello credentials are configured")
         return self.clients.trello
 
+    def notify(self, occurrence: str, text: str, *, remember: int = 24 * 3600) -> None:
+        """Tell a person (`TRELLIS_NOTIFY_URL`), once an occurrence, without waiting; nothing when unset."""
+        if self.clients.notifier is not None:
+            self.clients.notifier.notify(occurrence, text, remember=remember)
+
     async def aclose(self) -> None:
+        if self.clients.notifier is not None:
+            await self.clients.notifier.drain()
         await self.queue.aclose()
         await self.database.dispose()
         await self.clients.aclose()

@@ -19,9 +19,12 @@ from jobs.actions import WORKSPACE_SCOPED, Delivery, board_of, member_of, organi
 from membership import approvals, retention
 from membership.events import record_event
 from membership.workspaces import workspace_of_model
+from workers import metrics
+from workers.outside.errors import RemoteError
 from workers.outside.limiter import Priority
 from workers.reconcile.board import reconcile_board as reconcile_board_
 from workers.reconcile.board_plan import still_in_trello
+from workers.reconcile.plan import Plan
 from workers.reconcile.workspace import linked_boards, offboardings
 from workers.reconcile.workspace import reconcile_workspace as reconcile_workspace_
 from workers.runtime import resync, waves
@@ -110,6 +113,11 @@ async def offboard_member(ctx: dict[str, Any], workspace_id: str, member_id: str
     cause = f"offboard ({reason or 'requested'})"
     wave = await waves.verdict(context.database, context.departures, workspace_id, member_id)
     if wave.outcome == "held":
+        context.notify(
+            f"held:{wave.approval_id}",
+            f"Trellis held a wave of departures from workspace {workspace_id}: their board removals and "
+            f"account deactivations wait for `trellis approvals approve {wave.approval_id}` (or reject).",
+        )
         return f"held: one of a wave of departures (approval {wave.approval_id})"
     if wave.outcome == "rejected":
         # The operator rejected the wave: Trello is left as it is; the store, mirroring, lets them go.
@@ -180,7 +188,7 @@ async def reconcile_board(
         return "board not linked"
     await forget(context, still_in_trello(report.plan.facts))
     if report.approval_id is not None:
-        return held(report.approval_id, report.rejected)
+        return held(context, report.approval_id, report.rejected, report.plan)
     return f"{len(report.applied)} applied, {len(report.refused)} refused"
 
 
@@ -216,7 +224,7 @@ async def reconcile_workspace(
         for board in new_boards:
             await context.scopes.mark(Scope("board", board), reason="linked by " + cause)
     if report.approval_id is not None:
-        return held(report.approval_id, report.rejected)
+        return held(context, report.approval_id, report.rejected, report.plan)
     return (
         f"{len(report.applied)} applied, {len(report.refused)} refused, {len(leaving)} to offboard, "
         f"{len(new_boards)} new board(s)"
@@ -240,7 +248,33 @@ async def full_resync(ctx: dict[str, Any], reason: str = "scheduled") -> str:
     request = await resync.request_resync(
         context.database, context.scopes, context.queue, reason=f"resync ({reason})"
     )
+    metrics.LAST_RESYNC.set_to_current_time()
+    if context.clients.trello is not None:
+        await watch_token_expiry(context)
     return f"{len(request.scopes)} scope(s) marked, {len(request.changes)} pending change(s) queued"
+
+
+TOKEN_WARNING = timedelta(days=14)
+
+
+async def watch_token_expiry(context: WorkerContext) -> None:
+    """Read when the token expires (one call): a gauge for the alerts, and a person told two weeks ahead."""
+    try:
+        expires = (await context.trello.token_info()).get("dateExpires")
+    except RemoteError as exc:  # the reconciles will say more; the resync goes on
+        log.warning("token expiry not read", error=type(exc).__name__)
+        return
+    if not expires:
+        metrics.TOKEN_EXPIRES.set(0)
+        return
+    when = datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
+    metrics.TOKEN_EXPIRES.set(when.timestamp())
+    if when - datetime.now(UTC) < TOKEN_WARNING:
+        context.notify(
+            f"token-expiry:{expires}",
+            f"Trellis's Trello token expires on {expires}: make a new one and set TRELLIS_TRELLO_TOKEN.",
+            remember=int(TOKEN_WARNING.total_seconds()) + 86400,
+        )
 
 
 @job
@@ -279,6 +313,14 @@ async def ensure_webhooks(ctx: dict[str, Any], reason: str = "") -> str:
     report = await webhooks.ensure_webhooks(context.trello, context.database, callback_url)
     for board in report.gone:
         await context.scopes.mark(Scope("board", board), reason=f"{reason or 'webhook check'}: board gone")
+    if report.reactivated:
+        metrics.WEBHOOKS_REACTIVATED.inc(len(report.reactivated))
+        day = datetime.now(UTC).date().isoformat()
+        context.notify(
+            f"webhooks-off:{day}:{','.join(sorted(report.reactivated))}",
+            f"Trello had switched off {len(report.reactivated)} of Trellis's webhooks (their deliveries kept "
+            f"failing): switched on again. Models: {', '.join(sorted(report.reactivated))}.",
+        )
     return (
         f"{len(report.ok)} ok, {len(report.created)} created, {len(report.reactivated)} reactivated, "
         f"{len(report.failed)} failed, {len(report.gone)} board(s) gone"
@@ -330,9 +372,14 @@ async def forget(context: WorkerContext, board_ids: list[str]) -> None:
         await webhooks.forget_webhooks(context.trello, context.config.callback_url, board_ids)
 
 
-def held(approval_id: int, rejected: bool) -> str:
+def held(context: WorkerContext, approval_id: int, rejected: bool, plan: Plan[Any, Any]) -> str:
     if rejected:
         return f"left as it is: the operator rejected this plan (approval {approval_id})"
+    context.notify(
+        f"held:{approval_id}",
+        f"Trellis held a plan for {plan.scope}: {plan.held}. See `trellis approvals list` "
+        f"(approval {approval_id}).",
+    )
     return f"held for approval {approval_id}"
 
 

@@ -76,6 +76,10 @@ def job(function: JobFunction) -> JobFunction:
                     DeadLetter(job_id, name, list(args), kwargs, job_try, error)
                 )
                 metrics.JOBS.labels(name, "dead_letter").inc()
+                notify = getattr(ctx.get(CONTEXT_KEY), "notify", None)  # a test's bare context has none
+                if notify is not None:
+                    notify(f"dead:{job_id}", f"Trellis gave up on {name} ({job_id}): {error[:300]}. "
+                           "See `trellis dead-letters list`.")  # fmt: skip
 
             if (refused := violation(function, args, kwargs)) is not None:
                 # Planted, or queued by a version that no longer fits: never run, kept for a person.

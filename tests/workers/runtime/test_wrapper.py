@@ -57,3 +57,21 @@ async def test_a_job_whose_arguments_do_not_fit_its_function_is_dead_lettered_un
     assert planted.startswith("refused")
     assert ran == []
     assert (letter.job_id, letter.error.split(":")[0]) == ("planted", "ContractViolation")
+
+
+async def test_a_dead_lettered_job_tells_a_person(redis_client: Any) -> None:
+    told: list[tuple[str, str]] = []
+
+    @job
+    async def reconcile_board(ctx: dict[str, Any], board_id: str) -> str:
+        raise ValueError("a bug, not a passing failure")
+
+    context = SimpleNamespace(
+        rules=JobRules(), notify=lambda occurrence, text: told.append((occurrence, text))
+    )
+    ctx = {CONTEXT_KEY: context, "job_try": 1, "job_id": "reconcile:b:1", "redis": redis_client}
+    with pytest.raises(ValueError, match="a bug"):
+        await reconcile_board(ctx, "5f0b0a4d0b0a4d0b0a4d0b0a")
+    [(occurrence, text)] = told
+    assert occurrence == "dead:reconcile:b:1"
+    assert "gave up on reconcile_board" in text
