@@ -193,15 +193,28 @@ def test_credentials_of_a_shape_trello_never_issues_are_refused_in_one_line() ->
     )
 
 
-def test_a_command_against_a_store_never_migrated_says_to_migrate(postgres_url: str) -> None:
+def never_migrated(postgres_url: str) -> str:
+    """A PostgreSQL database of its own, empty: no schema at all."""
     import asyncio
 
     from membership.database import recreate_postgres_database
 
     empty = postgres_url.rsplit("/", 1)[0] + "/trellis_test_unmigrated"
     asyncio.run(recreate_postgres_database(empty))
-    result = trellis("users", "list", env={"TRELLIS_DATABASE_URL": empty})
+    return empty
+
+
+def test_a_command_against_a_store_never_migrated_says_to_migrate(postgres_url: str) -> None:
+    result = trellis("users", "list", env={"TRELLIS_DATABASE_URL": never_migrated(postgres_url)})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "trellis: the store's schema is at nothing, this version needs 0006: run `trellis migrate`"
     ]
+
+
+def test_a_command_that_also_asks_trello_says_to_migrate_too(postgres_url: str) -> None:
+    env = {"TRELLIS_DATABASE_URL": never_migrated(postgres_url), "TRELLIS_TRELLO_BASE_URL": "http://127.0.0.1:9/1",
+           "TRELLIS_TRELLO_API_KEY": "k", "TRELLIS_TRELLO_TOKEN": "t"}  # fmt: skip
+    result = trellis("plan", "--board", "5f0b0a4d0b0a4d0b0a4d0b0a", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("run `trellis migrate`")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -63,35 +63,48 @@ def main() -> None:
 def in_store(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one store transaction (migrating an embedded SQLite store first); a broken rule
     ends the command with one line."""
-    from membership.database import Database, head_revision, is_sqlite, migrate
-    from membership.errors import RuleViolation
 
     async def run() -> T:
-        if is_sqlite(settings.database_url):
-            await migrate(settings.database_url)
-        database = Database(settings.database_url)
+        database = await current_store(settings)
         try:
-            if (current := await database.revision()) != (head := head_revision()):
-                raise StoreOutdated(
-                    f"the store's schema is at {current or 'nothing'}, this version needs {head}"
-                )
             async with database.transaction() as session:
                 return await work(session)
         finally:
             await database.dispose()
 
+    return run_command(run())
+
+
+class StoreOutdated(Exception):
+    """The store was never migrated, or is behind the code."""
+
+
+async def current_store(settings: Settings) -> Database:
+    """The store, its schema checked (an embedded SQLite store is migrated first)."""
+    from membership.database import Database, head_revision, is_sqlite, migrate
+
+    if is_sqlite(settings.database_url):
+        await migrate(settings.database_url)
+    database = Database(settings.database_url)
+    if (current := await database.revision()) != (head := head_revision()):
+        await database.dispose()
+        raise StoreOutdated(f"the store's schema is at {current or 'nothing'}, this version needs {head}")
+    return database
+
+
+def run_command(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's work; a broken rule, or a store never migrated or behind the code, ends it with
+    one line."""
+    from membership.errors import RuleViolation
+
     try:
-        return asyncio.run(run())
+        return asyncio.run(work)
     except RuleViolation as exc:
         click.echo(f"trellis: {exc.message}", err=True)
         sys.exit(1)
     except StoreOutdated as exc:
         click.echo(f"trellis: {exc}: run `trellis migrate`", err=True)
         sys.exit(2)
-
-
-class StoreOutdated(Exception):
-    """The store was never migrated, or is behind the code."""
 
 
 def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> T:
@@ -112,7 +125,6 @@ def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQ
     """Run `work` with a Trello client (under the limiter every worker shares), the store and the
     queue; without Trello credentials the command ends with one line saying which settings it needs."""
     from jobs.queue import JobQueue, redis_client
-    from membership.database import Database
     from trellis.wiring import clients_config
     from workers.outside.clients import build_clients
 
@@ -121,9 +133,9 @@ def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQ
         sys.exit(2)
 
     async def run() -> T:
+        database = await current_store(settings)
         redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
         clients = build_clients(clients_config(settings), redis)
-        database = Database(settings.database_url)
         try:
             assert clients.trello is not None
             return await work(clients.trello, database, JobQueue(redis, settings.queue_name))
@@ -132,7 +144,7 @@ def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQ
             await database.dispose()
             await redis.aclose()
 
-    return asyncio.run(run())
+    return run_command(run())
 
 
 CLI_ACTOR = Actor.system("cli")
