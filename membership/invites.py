@@ -21,7 +21,7 @@ from membership.members import (
     regrant,
     snapshot,
 )
-from membership.models import Invite, InviteBoardAccess, Membership, User, utcnow
+from membership.models import Invite, InviteBoardAccess, Membership, User, as_utc, utcnow
 from membership.paging import Page, paginate
 from membership.rules import Actor
 from membership.vocabulary import higher_role
@@ -65,8 +65,7 @@ def pending(organization_id: int, ttl: timedelta) -> Any:
 
 
 def expired(invite: Invite, ttl: timedelta) -> bool:
-    created = invite.created_at if invite.created_at.tzinfo else invite.created_at.replace(tzinfo=UTC)
-    return created < datetime.now(UTC) - ttl
+    return as_utc(invite.created_at) < datetime.now(UTC) - ttl
 
 
 async def list_invites(

@@ -36,6 +36,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time read from the store, with its zone: SQLite hands back naive datetimes, and every time the
+    store writes is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def fitted(record: Any, key: str, value: str) -> str:
     """A cause or a name cut to its column, marked as cut: a long id in a request path must not make
     the database refuse the change it explains."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 
 from membership.database import Database
-from membership.models import AuditEntry, Base, EventLogEntry
+from membership.models import AuditEntry, Base, EventLogEntry, as_utc
 
 
 @dataclass
@@ -35,7 +35,8 @@ KEPT: dict[str, tuple[type[Base], str]] = {
 
 
 async def prune(database: Database, table: str, older_than: datetime, *, batch: int = 2000) -> Pruned:
-    """Delete the table's rows older than `older_than`, oldest first, `batch` rows a transaction."""
+    """Delete the table's rows older than `older_than` (with its zone), oldest first, `batch` rows a
+    transaction."""
     model, column = KEPT[table]
     key, when = model.__table__.c.id, model.__table__.c[column]
     report = Pruned(table)
@@ -43,7 +44,7 @@ async def prune(database: Database, table: str, older_than: datetime, *, batch: 
         started = time.monotonic()
         async with database.transaction() as session:
             rows = (await session.execute(select(key, when).order_by(key).limit(batch))).all()
-            old = [row[0] for row in rows if _naive(row[1]) < _naive(older_than)]
+            old = [row[0] for row in rows if as_utc(row[1]) < older_than]
             if old:
                 await session.execute(delete(model).where(key.in_(old)))
         report.longest_batch_s = max(report.longest_batch_s, time.monotonic() - started)
@@ -60,8 +61,3 @@ async def sizes(database: Database) -> dict[str, int]:
             table: int(await session.scalar(select(func.count()).select_from(model)) or 0)
             for table, (model, _) in KEPT.items()
         }
-
-
-def _naive(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes (UTC); compare both sides without their zone.
-    return moment.replace(tzinfo=None) if moment.tzinfo else moment

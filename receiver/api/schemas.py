@@ -6,7 +6,7 @@ never a silent guess.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 from membership.board_views import BoardPage
 from membership.invites import EMAIL_PATTERN
 from membership.members import BoardGrant
-from membership.models import Invite, Membership
+from membership.models import Invite, Membership, as_utc
 from membership.paging import Page
 
 Role = Literal["owner", "admin", "member"]
@@ -58,12 +58,7 @@ class InviteAccept(Request):
     token: Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 
-def _assume_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every timestamp the store writes is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Response(BaseModel):

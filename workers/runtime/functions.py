@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,16 +144,11 @@ async def push_member_change(ctx: dict[str, Any], change_id: int) -> str:
     """Make Trello follow one change made through the membership API, then mark it done."""
     context = context_of(ctx)
     hold = float(context.config.job_timeout_seconds)
-
-    def one_at_a_time(name: str) -> AbstractAsyncContextManager[object]:
-        kind, _, scope_id = name.partition(":")
-        if kind == "board":  # the same lease as the board's own reconciles
-            return context.scopes.holding(Scope("board", scope_id), patience=hold)
-        return serialised(context.queue.redis, name, hold=hold)
-
     report = await push.push_member_change(
-        context.trello, context.database, change_id, policy=context.config.policy, serialised=one_at_a_time
-    )
+        context.trello, context.database, change_id, policy=context.config.policy,
+        invitations_of=lambda ws: serialised(context.queue.redis, f"invitations:{ws}", hold=hold),
+        board_held=lambda board: context.scopes.holding(Scope("board", board), patience=hold),  # its lease
+    )  # fmt: skip
     outcome = f"{report.outcome}: {len(report.boards)} board(s) reconciled"
     if report.removed is not None:
         account = await accounts.after_offboarding(

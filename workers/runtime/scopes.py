@@ -203,8 +203,12 @@ class Scopes:
         return repaired
 
     async def pending(self, scopes: list[Scope]) -> list[bool]:
-        """For each scope, whether a reconcile of it is still queued or running."""
-        return [bool(await self._pending(keys=self._keys(scope))) for scope in scopes]
+        """For each scope, whether a reconcile of it is still queued or running: one round trip for all
+        (`trellis resync --wait` asks about every linked board twice a second)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                await self._pending(keys=self._keys(scope), client=pipe)
+            return [bool(answer) for answer in await pipe.execute()]
 
     async def start(self, scope: Scope) -> str | None:
         """Take the scope's lease for a run: its token, or None when another run holds it."""

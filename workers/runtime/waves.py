@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership import approvals
 from membership.boards import effective_access
 from membership.database import Database
-from membership.models import Board, Membership, PendingApproval, User
+from membership.models import Board, Membership, PendingApproval, User, as_utc
 from membership.workspaces import organization_by_trello_id
 from workers import metrics
 from workers.reconcile.runner import RECONCILER
@@ -102,12 +101,7 @@ async def decision(
     if decided is None or decided.decided_at is None:
         return None
     noted = await departures.noted_at(workspace, member)
-    return decided if noted is None or noted <= _epoch(decided.decided_at) else None
-
-
-def _epoch(moment: datetime) -> float:
-    # SQLite hands back naive datetimes; every timestamp the store writes is UTC.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return decided if noted is None or noted <= as_utc(decided.decided_at).timestamp() else None
 
 
 async def hold_wave(database: Database, departures: Departures, workspace: str, recent: list[str]) -> int:

@@ -3,7 +3,7 @@
 The change is marked done only once Trello has it; until then board reconciles keep the member
 "pending" and push the store's state for them, whatever the authority. A newcomer is invited by email
 and linked to the Trello member Trello's answer shows was added; Trello shows no one's email, so
-invitations to one workspace are made one at a time (`Serialiser`), and an invitee that cannot be told
+invitations to one workspace are made one at a time (`invitations_of`), and an invitee that cannot be told
 apart leaves the change pending, to be tried again (`errors.InviteeNotIdentified`), never done.
 """
 
@@ -32,8 +32,8 @@ from workers.workflows.accounts import Person
 
 log = structlog.get_logger("workers.push")
 
-# Holds `name` for one caller at a time, across every worker: a workspace's invitations
-# ("invitations:<id>"), or a board ("board:<id>", whose reconciles must never overlap).
+# Holds one Trello id (a workspace whose invitations are being made, a board being reconciled) for one
+# caller at a time, across every worker.
 Serialiser = Callable[[str], AbstractAsyncContextManager[object]]
 
 
@@ -57,7 +57,8 @@ async def push_member_change(
     change_id: int,
     *,
     policy: Policy = DEFAULT_POLICY,
-    serialised: Serialiser = unserialised,
+    invitations_of: Serialiser = unserialised,
+    board_held: Serialiser = unserialised,
 ) -> PushReport:
     report = PushReport(change_id)
     async with database.transaction() as session:
@@ -89,13 +90,13 @@ async def push_member_change(
     elif membership is not None:
         member_id = user.trello_member_id
         if member_id is None:
-            async with serialised(f"invitations:{workspace}"):
+            async with invitations_of(workspace):
                 member_id = await _invite(trello, database, workspace, user, workspace_role(membership.role))
         else:
             await trello.set_organization_member(workspace, member_id, workspace_role(membership.role))
         if member_id is not None:
             for board in boards:
-                async with serialised(f"board:{board}"):  # the scope's lease: no reconcile beside it
+                async with board_held(board):  # the scope's lease: no reconcile beside it
                     await reconcile_board(
                         trello, database, board, cause=cause, priority=Priority.EVENT, policy=policy
                     )
