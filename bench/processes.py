@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,20 +33,23 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 @contextlib.contextmanager
 def running(
-    argv: Sequence[str], port: int, env: dict[str, str] | None = None
+    argv: Sequence[str], port: int, env: dict[str, str] | None = None, log: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        list(argv),
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, process)
-        yield process
-    finally:
-        stop_process(process)
+    """A process listening on `port`, stopped at the end. Its stderr goes to `log` (else a scratch file):
+    a pipe nobody reads would stall a process that logs much, such as a receiver refusing deliveries."""
+    with open(log, "a+b") if log is not None else tempfile.TemporaryFile() as sink:
+        process = subprocess.Popen(
+            list(argv), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=sink
+        )
+        try:
+            try:
+                wait_for_port(port, process)
+            except RuntimeError as exc:
+                sink.seek(0)
+                raise RuntimeError(f"{exc}: {sink.read()[-2000:].decode(errors='replace')}") from None
+            yield process
+        finally:
+            stop_process(process)
 
 
 @contextlib.contextmanager

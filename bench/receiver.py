@@ -3,11 +3,13 @@
 Starts a redis-server of its own, the real receiver (`trellis serve`) and a bare endpoint that only reads
 the body (same uvicorn, same options), and drives each in turn with wrk: the same number of connections,
 the same distinct signed deliveries. Prints requests/s, p50 and p99 for both and their ratio; then checks
-that every action the receiver answered 2xx is in Redis exactly once.
+that every action the receiver answered 2xx is in Redis exactly once. A third endpoint is the same
+receiver on a primary with a replica and TRELLIS_REDIS_MIN_REPLICAS=1: what waiting for the replica
+(one WAIT a group-committed batch) costs, as `replicated_ratio` against the same bare endpoint.
 
     python bench/receiver.py [--quick] [--connections 32] [--seconds 15] [--rounds 3]
 
-Ends with: result: receiver ratio=R p99_ms=P lost=N ...
+Ends with: result: receiver ratio=R p99_ms=P lost=N ... replicated_ratio=Q replicated_p99_ms=P
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis
 
 from bench.processes import free_port, python_module, redis_server, running
+from bench.redis_ha import ReplicatedRedis
 
 SECRET = "bench-webhook-secret"  # noqa: S105 (signs the benchmark's own deliveries)
 CALLBACK_URL = "https://trellis.bench/webhooks/trello"
@@ -215,8 +219,13 @@ def main() -> None:
     # More distinct actions than a run can send at the rates seen here, so every request is a new one.
     distinct = int(25_000 * seconds)
 
-    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
-        receiver_port, bare_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url, ExitStack() as stack:
+        receiver_port, bare_port, replicated_port = free_port(), free_port(), free_port()
+        # The same receiver on a primary with a replica, acknowledging only what the replica has (WAIT).
+        replicated = ReplicatedRedis(Path(tmp), sentinels=False)
+        replicated.start()
+        stack.callback(replicated.stop)
+        replicated_url = replicated.env()["TRELLIS_REDIS_URL"]
         env = {
             "TRELLIS_REDIS_URL": redis_url,
             "TRELLIS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
@@ -231,15 +240,23 @@ def main() -> None:
             "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--log-level", "warning",
             "--no-access-log", "--no-server-header",
         )  # fmt: skip
+        replicated_argv = python_module("trellis", "serve", "--port", str(replicated_port))
+        replicated_env = {**env, "TRELLIS_REDIS_URL": replicated_url, "TRELLIS_REDIS_MIN_REPLICAS": "1"}
         receiver_runs: list[Run] = []
+        replicated_runs: list[Run] = []
         bare_runs: list[Run] = []
         lost = extra = acked_total = 0
-        with running(receiver_argv, receiver_port, env), running(bare_argv, bare_port):
+        with (
+            running(receiver_argv, receiver_port, env),
+            running(replicated_argv, replicated_port, replicated_env),
+            running(bare_argv, bare_port),
+        ):
             warmup = Path(tmp) / "warmup.lua"
             write_script(warmup, ids(0xFFFF, 2000), ids(0xFFFE, 2000))
-            for port in (bare_port, receiver_port):
+            for port in (bare_port, receiver_port, replicated_port):
                 drive(port, warmup, args.connections, 1)
-            redis.Redis.from_url(redis_url).flushdb()
+            for url in (redis_url, replicated_url):
+                redis.Redis.from_url(url).flushdb()
             for round_number in range(rounds):
                 script = Path(tmp) / f"round{round_number}.lua"
                 actions = ids(2 * round_number, distinct)
@@ -248,18 +265,24 @@ def main() -> None:
                 run, acked = drive(receiver_port, script, args.connections, seconds)
                 receiver_runs.append(run)
                 missing, foreign = audit(redis_url, acked, set(actions))
-                acked_total += len(acked)
+                replicated_run, replicated_acked = drive(replicated_port, script, args.connections, seconds)
+                replicated_runs.append(replicated_run)
+                replicated_missing, replicated_foreign = audit(replicated_url, replicated_acked, set(actions))
+                acked_total += len(acked) + len(replicated_acked)
                 if run.requests > distinct:
                     print(f"note: {run.requests} requests over {distinct} actions: some were redeliveries")
-                lost, extra = lost + missing, extra + foreign
+                lost += missing + replicated_missing
+                extra += foreign + replicated_foreign
 
     receiver_rps = statistics.median(r.rps for r in receiver_runs)
     bare_rps = statistics.median(r.rps for r in bare_runs)
     p50 = statistics.median(r.p50_ms for r in receiver_runs)
     p99 = statistics.median(r.p99_ms for r in receiver_runs)
-    non2xx = sum(r.non2xx + r.socket_errors for r in receiver_runs)
+    replicated_rps = statistics.median(r.rps for r in replicated_runs)
+    replicated_p99 = statistics.median(r.p99_ms for r in replicated_runs)
+    non2xx = sum(r.non2xx + r.socket_errors for r in receiver_runs + replicated_runs)
     print(f"{'endpoint':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'non-2xx':>8}")
-    for name, runs in (("bare", bare_runs), ("receiver", receiver_runs)):
+    for name, runs in (("bare", bare_runs), ("receiver", receiver_runs), ("replicated", replicated_runs)):
         for r in runs:
             print(f"{name:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p999_ms:9.2f} {r.non2xx:8d}")
     print(f"{args.connections} connections, {seconds:.0f} s a run, {rounds} round(s), {os.cpu_count()} cores")
@@ -269,7 +292,8 @@ def main() -> None:
     print(
         f"result: receiver ratio={receiver_rps / bare_rps:.3f} p99_ms={p99:.2f} lost={lost} "
         f"rps={receiver_rps:.0f} bare_rps={bare_rps:.0f} p50_ms={p50:.2f} acked={acked_total} "
-        f"non2xx={non2xx} extra={extra}"
+        f"non2xx={non2xx} extra={extra} replicated_ratio={replicated_rps / bare_rps:.3f} "
+        f"replicated_p99_ms={replicated_p99:.2f}"
     )
 
 

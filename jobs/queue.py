@@ -26,12 +26,16 @@ from typing import Any
 import orjson
 from arq.constants import job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError
 
 # Same as arq: a job key lives a day past the time it was due.
 EXPIRES_EXTRA_MS = 86_400_000
 
 # Enqueues a batch. KEYS[1]: the queue. ARGV: two a job, "<id> <key lifetime ms> <score>" and its encoding.
 # Per job it is exactly what arq's enqueue_job does, atomically: nothing if the job or its result exists.
+# KEYS[2], when given, is a counter the batch always bumps: a WAIT after the script then covers the jobs
+# it found already there too (WAIT counts replicas that have the connection's own last write, and Redis
+# replicates in order), so "already queued" is acknowledged only once a replica has that job as well.
 # Job keys are built here from arq's fixed prefixes rather than passed in KEYS, which halves what each
 # job costs to send; that only matters to Redis Cluster, which arq does not support.
 ENQUEUE_SCRIPT = (
@@ -51,6 +55,9 @@ for j = 1, #ARGV, 2 do
     redis.call('ZADD', KEYS[1], score, id)
     queued[#queued + 1] = 1
   end
+end
+if KEYS[2] then
+  redis.call('INCR', KEYS[2])
 end
 return queued
 """
@@ -109,13 +116,32 @@ class _Prepared:
     encoded: bytes
 
 
-class JobQueue:
-    """Enqueues jobs for arq workers, batching concurrent callers into one script call."""
+class NotReplicated(RedisError):
+    """A batch reached fewer replicas than required in the time allowed: a failover could lose it."""
 
-    def __init__(self, redis: Redis, queue_name: str, *, timeout: float = 5.0, max_batch: int = 500) -> None:
+
+class JobQueue:
+    """Enqueues jobs for arq workers, batching concurrent callers into one script call.
+
+    With `min_replicas` > 0 a batch counts as written only once Redis's WAIT confirms that many replicas
+    have it, so that a job acknowledged to its caller survives the primary's failover. WAIT goes in the
+    same round trip as the batch, so its cost is shared by every job in the batch.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        queue_name: str,
+        *,
+        timeout: float = 5.0,
+        max_batch: int = 500,
+        min_replicas: int = 0,
+    ) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self.timeout = timeout
+        self.min_replicas = min_replicas
+        self._replicated_mark = f"{queue_name}:replicated-batches"
         self._max_batch = max_batch
         self._pending: list[tuple[_Prepared, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -125,10 +151,11 @@ class JobQueue:
     async def enqueue(self, job: Job) -> bool:
         """Queue `job`; True if queued now, False if a job with its id is already queued or done.
 
-        Returns only after Redis has acknowledged the write; raises the Redis error if it failed, and
-        TimeoutError if Redis did not answer within `timeout` (the caller may wait for the batch ahead of
-        its own, so up to twice that). Whether a job that timed out was written is unknown: retrying it
-        under the same id is always safe.
+        Returns only after Redis has acknowledged the write (and `min_replicas` replicas have it); raises
+        the Redis error if it failed, `NotReplicated` if too few replicas confirmed it, and TimeoutError
+        if Redis did not answer within `timeout` (the caller may wait for the batch ahead of its own, so
+        up to twice that). Whether a job that failed was written is unknown: retrying it under the same
+        id is always safe.
         """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((self._prepare(job), future))
@@ -170,22 +197,37 @@ class JobQueue:
         for job in jobs:
             args.append(job.header)
             args.append(job.encoded)
-        replies = await self._enqueue_script(keys=[self.queue_name], args=args)
+        if self.min_replicas:
+            replies = await self._write_replicated(args)
+        else:
+            replies = await self._enqueue_script(keys=[self.queue_name], args=args)
         return [int(reply) for reply in replies]
+
+    async def _write_replicated(self, args: list[Any]) -> list[Any]:
+        """The script and WAIT in one pipeline: WAIT counts the replicas that have every write made *on
+        its connection*, so both must travel on the same one. WAIT gives up a little before our own
+        timeout, so that a lagging replica is told apart from a Redis that does not answer."""
+        wait_ms = max(1, int(self.timeout * 750))
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._enqueue_script.sha, 2, self.queue_name, self._replicated_mark, *args)
+                pipe.wait(self.min_replicas, wait_ms)
+                replies, replicas = await pipe.execute(raise_on_error=False)
+            if isinstance(replies, NoScriptError) and attempt == 0:
+                await self.redis.script_load(ENQUEUE_SCRIPT)  # a restarted or new primary
+                continue
+            if isinstance(replies, Exception):
+                raise replies
+            if isinstance(replicas, Exception):
+                raise replicas
+            if int(replicas) < self.min_replicas:
+                raise NotReplicated(
+                    f"{replicas} of {self.min_replicas} replica(s) confirmed within {wait_ms} ms"
+                )
+            return list(replies)
+        raise AssertionError("unreachable: the script was loaded before the second attempt")
 
     async def aclose(self) -> None:
         """Let the jobs already handed over reach Redis."""
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-
-
-def redis_client(url: str, *, timeout: float) -> Redis:
-    """A Redis client whose every call gives up after `timeout` seconds instead of hanging."""
-    client: Redis = Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=30,
-        retry_on_timeout=False,
-    )
-    return client

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jobs.queue import JobQueue, redis_client
+from jobs.connection import RedisTarget, connect
+from jobs.queue import JobQueue
 from membership.database import Database, is_sqlite, migrate
 from receiver.api.errors import EXCEPTION_HANDLERS
 from receiver.api.handlers import MembershipApi
@@ -30,7 +31,7 @@ log = structlog.get_logger("receiver")
 
 @dataclass(frozen=True)
 class ReceiverConfig:
-    redis_url: str = field(repr=False)  # may carry a password
+    redis: RedisTarget
     database_url: str = field(repr=False)
     queue_name: str = "trellis:queue"
     enqueue_timeout_seconds: float = 2.0
@@ -41,8 +42,13 @@ class ReceiverConfig:
 
 def create_app(config: ReceiverConfig) -> Starlette:
     """Build the app and the clients it uses; they connect on first use and close with the app."""
-    redis = redis_client(config.redis_url, timeout=config.enqueue_timeout_seconds)
-    queue = JobQueue(redis, config.queue_name, timeout=config.enqueue_timeout_seconds)
+    redis = connect(config.redis, timeout=config.enqueue_timeout_seconds)
+    queue = JobQueue(
+        redis,
+        config.queue_name,
+        timeout=config.enqueue_timeout_seconds,
+        min_replicas=config.redis.min_replicas,
+    )
     database = Database(config.database_url)
     registry = CollectorRegistry()
     metrics = ReceiverMetrics(registry)

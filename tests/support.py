@@ -65,6 +65,9 @@ class RedisServer:
         self.data_dir = data_dir  # with one, an append-only file keeps every write across a restart
         self._process: Any = None
 
+    def env(self) -> dict[str, str]:
+        return {"TRELLIS_REDIS_URL": self.url}
+
     def start(self) -> None:
         self._process = start_local_redis(self.url, data_dir=self.data_dir)
         if self._process is None:

@@ -86,3 +86,11 @@ def test_retention_benchmark_prunes_the_old_rows_in_short_batches() -> None:
     figures = result_line("retention.py")
     assert int(figures["deleted"]) == int(figures["rows"]) * 4 // 5
     assert float(figures["longest_lock_s"]) > 0
+
+
+@pytest.mark.timeout(180)
+def test_failover_benchmark_loses_no_acknowledged_delivery() -> None:
+    figures = result_line("failover.py")
+    assert figures["lost"] == "0"
+    assert figures["alive"] == "1"  # the receiver and the workers followed the new primary
+    assert int(figures["refused"]) > 0  # the primary did die under load

@@ -167,3 +167,82 @@ def test_only_trellis_reaches_the_datastores_and_the_ingress_speaks_tls() -> Non
     [allowed] = policy["ingress"][0]["from"]
     assert allowed["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "trellis"}
     assert of_kind("Ingress")["trellis-receiver"]["spec"]["tls"]
+
+
+def compose_ha() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.ha.yaml").read_text())
+    return document
+
+
+def ha_overlay() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The high-availability overlay's kustomization and the manifests it adds to the base."""
+    overlay = DEPLOY / "kubernetes-ha"
+    kustomization: dict[str, Any] = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    added = [
+        doc
+        for name in kustomization["resources"]
+        if name.endswith(".yaml")
+        for doc in load_all(overlay / name)
+    ]
+    return kustomization, added
+
+
+def ha_patched_settings() -> dict[str, str]:
+    kustomization, _ = ha_overlay()
+    values: dict[str, str] = {}
+    for patch in kustomization["patches"]:
+        for operation in yaml.safe_load(patch["patch"]):
+            name = operation["path"].rsplit("/", 1)[1]
+            if name.startswith(ENV_PREFIX):
+                values[name] = str(operation["value"])
+    return values
+
+
+def test_the_ha_variants_set_only_trellis_settings() -> None:
+    named = set(ha_patched_settings())
+    for service in compose_ha()["services"].values():
+        named |= {k for k in service.get("environment", {}) if k.startswith(ENV_PREFIX)}
+    assert named - SETTINGS == set()
+
+
+def test_compose_ha_runs_a_replica_and_three_sentinels_and_points_every_trellis_service_at_them() -> None:
+    services = compose_ha()["services"]
+    sentinels = sorted(name for name, s in services.items() if "--sentinel" in " ".join(s.get("command", [])))
+    assert len(sentinels) == 3
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1] == "redis"
+    assert all("--appendonly" in services[name]["command"] for name in ("redis", "redis-replica"))
+    monitor = re.search(r"sentinel monitor (\S+) (\S+) 6379 (\d)", services[sentinels[0]]["command"][0])
+    assert monitor is not None
+    assert monitor.group(2) == "redis"
+    assert monitor.group(3) == "2"
+    for name, service in compose()["services"].items():
+        if service.get("image", "").startswith("trellis"):
+            environment = services[name]["environment"]
+            assert {a.split(":")[0] for a in environment["TRELLIS_REDIS_SENTINELS"].split(",")} == set(
+                sentinels
+            )
+            assert environment["TRELLIS_REDIS_SENTINEL_MASTER"] == monitor.group(1)
+            assert environment["TRELLIS_REDIS_MIN_REPLICAS"] == "1"
+
+
+def test_kubernetes_ha_adds_a_replica_and_three_sentinels_that_trellis_is_pointed_at() -> None:
+    kustomization, added = ha_overlay()
+    assert "../kubernetes" in kustomization["resources"]
+    sets = {doc["metadata"]["name"]: doc for doc in added if doc["kind"] == "StatefulSet"}
+    assert sets["redis"]["spec"]["replicas"] == 2
+    assert sets["sentinel"]["spec"]["replicas"] == 3
+    script = sets["sentinel"]["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    monitor = re.search(r"sentinel monitor (\S+) (\S+) 6379 (\d)", script)
+    assert monitor is not None
+    assert monitor.group(3) == "2"
+    settings = ha_patched_settings()
+    service = sets["sentinel"]["spec"]["serviceName"]
+    assert settings["TRELLIS_REDIS_SENTINELS"].split(",") == [
+        f"sentinel-{i}.{service}:26379" for i in range(3)
+    ]
+    assert settings["TRELLIS_REDIS_SENTINEL_MASTER"] == monitor.group(1)
+    assert settings["TRELLIS_REDIS_MIN_REPLICAS"] == "1"
+    for statefulset in sets.values():
+        labels = statefulset["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "trellis"  # the NetworkPolicy lets them meet

@@ -27,7 +27,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from jobs.queue import redis_client
+from jobs.connection import connect
 from membership import outbox
 from membership.boards import board_by_trello_id, board_view
 from membership.database import Database, migrate
@@ -176,7 +176,7 @@ class Scene:
 async def _story(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> None:
     # The story speaks for itself; the services' logs are in their files.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.secret_values())
-    redis = redis_client(settings.redis_url, timeout=5)
+    redis = connect(settings.redis_target(), timeout=5)
     clients = build_clients(clients_config(settings), redis)
     database = Database(store)
     trello = clients.trello

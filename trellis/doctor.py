@@ -13,8 +13,8 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from jobs.connection import RedisTarget, connect
 from jobs.deadletters import DeadLetters
-from jobs.queue import redis_client
 from membership import approvals, retention
 from membership.database import Database, head_revision
 from trellis.settings import Settings
@@ -41,11 +41,11 @@ async def examine(settings: Settings, *, now: datetime | None = None) -> list[Ch
     then the work waiting for a person."""
     now = now or datetime.now(UTC)
     checks: list[Check] = []
-    redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+    redis = connect(settings.redis_target(), timeout=settings.enqueue_timeout_seconds)
     database = Database(settings.database_url)
     clients = build_clients(clients_config(settings), redis)
     try:
-        checks.append(await _check("redis", lambda: _redis(redis)))
+        checks.append(await _check("redis", lambda: _redis(redis, settings.redis_target())))
         checks.append(await _check("store", lambda: _store(database)))
         if clients.trello is None:
             missing = "no credentials (TRELLIS_TRELLO_API_KEY, TRELLIS_TRELLO_TOKEN)"
@@ -76,9 +76,17 @@ async def _check(name: str, run: Callable[[], Awaitable[tuple[Status, str]]]) ->
     return Check(name, status, detail)
 
 
-async def _redis(redis: Redis) -> tuple[Status, str]:
+async def _redis(redis: Redis, target: RedisTarget) -> tuple[Status, str]:
+    """Whether Redis answers, where, and whether it has the replicas an acknowledgement waits for."""
     info = await redis.info("server")
-    return "ok", f"answers (redis {info.get('redis_version', '?')})"
+    replication = await redis.info("replication")
+    replicas = int(replication.get("connected_slaves", 0))
+    where = f"redis {info.get('redis_version', '?')}, {target.describe()}, {replicas} replica(s) connected"
+    if replicas < target.min_replicas:
+        return "failed", (
+            f"{where}, but TRELLIS_REDIS_MIN_REPLICAS={target.min_replicas}: every delivery is refused (503)"
+        )
+    return "ok", f"answers ({where})"
 
 
 async def _store(database: Database) -> tuple[Status, str]:

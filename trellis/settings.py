@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from jobs.connection import RedisTarget, parse_sentinels
+
 ENV_PREFIX = "TRELLIS_"
 CONFIG_FILE_ENV = "TRELLIS_CONFIG_FILE"
 
@@ -47,6 +49,14 @@ class Settings(BaseSettings):
     # Redis's password (`requirepass`), kept apart from the URL so that it can come from a secret; it
     # joins the URL unless the URL carries one.
     redis_password: SecretStr | None = None
+    # High availability: the Sentinels ("host:port,host:port") that name the primary, the primary's name
+    # there, and their own password. TRELLIS_REDIS_URL then gives only the scheme, password and database.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: SecretStr | None = None
+    # A delivery (or an API change) is acknowledged only once this many replicas have its job (Redis's
+    # WAIT), so that a failover cannot lose it. 0: a single Redis, acknowledged once the primary has it.
+    redis_min_replicas: int = Field(default=0, ge=0, le=10)
     # A Slack-compatible incoming webhook (Mattermost and Teams workflows take the same): told when a
     # plan or a wave is held, a job is dead-lettered, a webhook was switched off, the token is expiring.
     notify_url: SecretStr | None = None
@@ -155,6 +165,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str) -> str:
+        parse_sentinels(value)  # refuses what is not host:port
+        return value
+
     @field_validator("max_event_age", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
@@ -224,6 +240,17 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
+    def redis_target(self) -> RedisTarget:
+        """Where Redis is, as every part that talks to it takes it."""
+        sentinel_password = self.redis_sentinel_password
+        return RedisTarget(
+            url=self.redis_url,
+            sentinels=parse_sentinels(self.redis_sentinels),
+            sentinel_master=self.redis_sentinel_master,
+            sentinel_password=sentinel_password.get_secret_value() if sentinel_password else None,
+            min_replicas=self.redis_min_replicas,
+        )
+
     @property
     def has_trello_credentials(self) -> bool:
         return self.trello_api_key is not None and self.trello_token is not None
@@ -247,6 +274,7 @@ class Settings(BaseSettings):
             self.trello_secret,
             self.scim_token,
             self.redis_password,
+            self.redis_sentinel_password,
             self.metrics_token,
             self.notify_url,
         )

@@ -35,7 +35,7 @@ def webhook_config(settings: Settings) -> WebhookConfig | None:
 
 def receiver_config(settings: Settings) -> ReceiverConfig:
     return ReceiverConfig(
-        redis_url=settings.redis_url,
+        redis=settings.redis_target(),
         database_url=settings.database_url,
         queue_name=settings.queue_name,
         enqueue_timeout_seconds=settings.enqueue_timeout_seconds,
@@ -96,7 +96,7 @@ def reconcile_policy(settings: Settings) -> Policy:
 
 def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
-        redis_url=settings.redis_url,
+        redis=settings.redis_target(),
         database_url=settings.database_url,
         queue_name=settings.queue_name,
         clients=clients_config(settings),

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.redis_ha import ReplicatedRedis
 from tests.stack import (
     KEY,
     QUEUE,
@@ -43,13 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class Stack:
     """The emulator, a receiver and workers as processes, all on one private Redis and one store."""
 
-    def __init__(self, tmp: Path, redis: RedisServer, store_url: str) -> None:
+    def __init__(self, tmp: Path, redis: RedisServer | ReplicatedRedis, store_url: str) -> None:
         self.tmp, self.redis, self.store_url = tmp, redis, store_url
         self.emulator_port, self.receiver_port = free_port(), free_port()
         self.emulator = f"http://127.0.0.1:{self.emulator_port}"
         self.callback = f"http://127.0.0.1:{self.receiver_port}/webhooks/trello"
         self.env = {
-            **os.environ, "TRELLIS_REDIS_URL": redis.url, "TRELLIS_DATABASE_URL": store_url,
+            **os.environ, **redis.env(), "TRELLIS_DATABASE_URL": store_url,
             "TRELLIS_QUEUE_NAME": QUEUE, "TRELLIS_TRELLO_BASE_URL": self.emulator + "/1",
             "TRELLIS_TRELLO_API_KEY": KEY, "TRELLIS_TRELLO_TOKEN": TOKEN, "TRELLIS_TRELLO_SECRET": SECRET,
             "TRELLIS_CALLBACK_URL": self.callback, "TRELLIS_PORT": str(self.receiver_port),

@@ -76,3 +76,16 @@ async def test_a_store_behind_the_code_asks_for_a_migration(
     doctor = trellis("doctor", env=cli_env(services, store, redis_url))
 
     assert any("run `trellis migrate`" in line for line in doctor.stdout.splitlines()), doctor.stdout
+
+
+async def test_a_redis_without_the_replicas_acknowledgements_wait_for_fails(
+    services: dict[str, Any], sqlite_url: str, redis_url: str
+) -> None:
+    env = cli_env(services, sqlite_url, redis_url, TRELLIS_REDIS_MIN_REPLICAS="1")
+
+    doctor = trellis("doctor", env=env)
+
+    redis_line = next(line for line in doctor.stdout.splitlines() if " redis " in f" {line} ")
+    assert redis_line.startswith("XX"), doctor.stdout
+    assert "0 replica(s) connected" in redis_line
+    assert "TRELLIS_REDIS_MIN_REPLICAS=1" in redis_line

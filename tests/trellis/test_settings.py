@@ -48,6 +48,8 @@ def test_callback_url_is_kept_exactly_as_given(monkeypatch: pytest.MonkeyPatch) 
         ("TRELLIS_DATABASE_URL", "sqlite:///sync-driver.db"),
         ("TRELLIS_CALLBACK_URL", "/webhooks/trello"),
         ("TRELLIS_LOG_FORMAT", "xml"),
+        ("TRELLIS_REDIS_SENTINELS", "sentinel-0:26379,sentinel-1:port"),
+        ("TRELLIS_REDIS_MIN_REPLICAS", "-1"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_setting(
@@ -117,3 +119,26 @@ def test_a_password_in_the_url_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TRELLIS_REDIS_URL", "redis://:given@redis:6379/0")
     monkeypatch.setenv("TRELLIS_REDIS_PASSWORD", "other")
     assert load_settings().redis_url == "redis://:given@redis:6379/0"
+
+
+def test_sentinels_name_the_primary_and_the_url_gives_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRELLIS_REDIS_URL", "rediss://redis/3")
+    monkeypatch.setenv("TRELLIS_REDIS_PASSWORD", "primary-secret")
+    monkeypatch.setenv("TRELLIS_REDIS_SENTINELS", "sentinel-0:26379, sentinel-1:26380,sentinel-2")
+    monkeypatch.setenv("TRELLIS_REDIS_SENTINEL_MASTER", "trellis")
+    monkeypatch.setenv("TRELLIS_REDIS_SENTINEL_PASSWORD", "sentinel-secret")
+    monkeypatch.setenv("TRELLIS_REDIS_MIN_REPLICAS", "1")
+    target = load_settings().redis_target()
+    assert target.sentinels == (("sentinel-0", 26379), ("sentinel-1", 26380), ("sentinel-2", 26379))
+    assert (target.sentinel_master, target.sentinel_password, target.min_replicas) == (
+        "trellis",
+        "sentinel-secret",
+        1,
+    )
+    assert "secret" not in target.describe() + repr(target)
+    assert "sentinel-secret" in load_settings().secret_values()
+
+
+def test_a_single_redis_waits_for_no_replica_by_default() -> None:
+    target = load_settings().redis_target()
+    assert (target.sentinels, target.min_replicas) == ((), 0)

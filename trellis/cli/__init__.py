@@ -19,6 +19,7 @@ from trellis.logging import configure_logging
 from trellis.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from jobs.queue import JobQueue
@@ -107,14 +108,22 @@ def run_command(work: Coroutine[Any, Any, T]) -> T:
         sys.exit(2)
 
 
+def queue_on(redis: Redis, settings: Settings) -> JobQueue:
+    """The job queue as the settings describe it: its name, its timeout, the replicas a job needs."""
+    from jobs.queue import JobQueue
+
+    timeout, replicas = settings.enqueue_timeout_seconds, settings.redis_min_replicas
+    return JobQueue(redis, settings.queue_name, timeout=timeout, min_replicas=replicas)
+
+
 def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> T:
     """Run `work` with the job queue (and, through it, Redis), closing the connection after."""
-    from jobs.queue import JobQueue, redis_client
+    from jobs.connection import connect
 
     async def run() -> T:
-        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        redis = connect(settings.redis_target(), timeout=settings.enqueue_timeout_seconds)
         try:
-            return await work(JobQueue(redis, settings.queue_name))
+            return await work(queue_on(redis, settings))
         finally:
             await redis.aclose()
 
@@ -124,7 +133,7 @@ def with_queue(settings: Settings, work: Callable[[JobQueue], Awaitable[T]]) -> 
 def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQueue], Awaitable[T]]) -> T:
     """Run `work` with a Trello client (under the limiter every worker shares), the store and the
     queue; without Trello credentials the command ends with one line saying which settings it needs."""
-    from jobs.queue import JobQueue, redis_client
+    from jobs.connection import connect
     from trellis.wiring import clients_config
     from workers.outside.clients import build_clients
 
@@ -134,11 +143,11 @@ def with_trello(settings: Settings, work: Callable[[TrelloClient, Database, JobQ
 
     async def run() -> T:
         database = await current_store(settings)
-        redis = redis_client(settings.redis_url, timeout=settings.enqueue_timeout_seconds)
+        redis = connect(settings.redis_target(), timeout=settings.enqueue_timeout_seconds)
         clients = build_clients(clients_config(settings), redis)
         try:
             assert clients.trello is not None
-            return await work(clients.trello, database, JobQueue(redis, settings.queue_name))
+            return await work(clients.trello, database, queue_on(redis, settings))
         finally:
             await clients.aclose()
             await database.dispose()

@@ -142,7 +142,8 @@ def run(cli: CliContext) -> None:
         return
     refuse_if_not_ready(settings)
     try:
-        local_redis = start_local_redis(settings.redis_url)
+        # Sentinels name a Redis of its own elsewhere: nothing to start here.
+        local_redis = None if settings.redis_sentinels else start_local_redis(settings.redis_url)
     except RedisUnavailable as exc:
         click.echo(f"trellis: {exc}", err=True)
         sys.exit(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from jobs.connection import RedisTarget
 from workers.backoff import full_jitter
 from workers.outside.clients import ClientsConfig
 from workers.reconcile.plan import DEFAULT_POLICY, Policy
@@ -36,7 +37,7 @@ class JobRules:
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    redis_url: str = field(repr=False)  # may carry a password
+    redis: RedisTarget
     database_url: str = field(repr=False)
     queue_name: str = "trellis:queue"
     clients: ClientsConfig = field(default_factory=ClientsConfig)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from typing import Any
 
 import structlog
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 from prometheus_client import start_http_server
@@ -15,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.builders import LEGACY_NAMES
+from jobs.connection import connect
 from jobs.queue import JobQueue, deserialize, serialize
 from membership.database import Database, is_sqlite, migrate
 from workers import metrics
@@ -102,6 +104,16 @@ async def repair_lapsed_scopes(scopes: Scopes) -> None:
             log.warning("lapsed scopes not checked", error=type(exc).__name__)
 
 
+def arq_pool(config: WorkerConfig) -> ArqRedis:
+    """arq's client, made by our `connect` so that it follows a Sentinel failover like every other part;
+    it encodes the jobs arq enqueues itself (cron runs) as JSON, as ours are."""
+    pool = connect(config.redis, timeout=None, redis_class=ArqRedis)
+    pool.job_serializer = serialize
+    pool.job_deserializer = deserialize
+    pool.default_queue_name = config.queue_name
+    return pool
+
+
 def worker_settings(config: WorkerConfig) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
     metrics_server: list[Any] = []
@@ -118,7 +130,7 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
                 log.warning("metrics not served", port=config.metrics_port, error=str(exc))
         if is_sqlite(config.database_url):
             await migrate(config.database_url)
-        queue = JobQueue(ctx["redis"], config.queue_name)
+        queue = JobQueue(ctx["redis"], config.queue_name, min_replicas=config.redis.min_replicas)
         ctx[CONTEXT_KEY] = WorkerContext(
             config=config,
             rules=job_rules(config),
@@ -139,17 +151,19 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
         background.append(asyncio.create_task(repair_lapsed_scopes(context_of(ctx).scopes)))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for task in background:
-            task.cancel()
-        for server in metrics_server:
-            server.shutdown()
+        """Release what on_startup made; safe to call twice (arq skips it when Redis is gone, and
+        `run_until_stopped` then calls it)."""
+        while background:
+            background.pop().cancel()
+        while metrics_server:
+            metrics_server.pop().shutdown()
         if CONTEXT_KEY in ctx:
-            await context_of(ctx).aclose()
+            await ctx.pop(CONTEXT_KEY).aclose()
 
     return {
         "functions": arq_functions(config),
         "cron_jobs": resync_schedule(config),
-        "redis_settings": RedisSettings.from_dsn(config.redis_url),
+        "redis_pool": arq_pool(config),
         "queue_name": config.queue_name,
         "job_serializer": serialize,
         "job_deserializer": deserialize,
@@ -159,6 +173,9 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
         "job_timeout": config.job_timeout_seconds,
         "health_check_interval": 30,
         "max_tries": config.retry.max_tries,
+        # A job that fails before its function runs (its key gone, as a failover can leave it; its name
+        # unknown) keeps no result: a kept one would swallow the delivery of the same action again.
+        "keep_result": 0,
         "handle_signals": True,
         # On SIGTERM stop taking jobs and let the running ones finish.
         "job_completion_wait": config.job_timeout_seconds,
@@ -167,20 +184,35 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
 
 async def run_until_stopped(config: WorkerConfig) -> None:
     """Run an arq worker until a signal stops it. arq's worker dies with its Redis connection; this one
-    starts a new worker in the same process, backing off, so that a Redis restart needs no restart of
-    ours (the jobs are in Redis: nothing is lost meanwhile)."""
+    starts a new worker in the same process, backing off, so that a Redis restart or failover needs no
+    restart of ours (the jobs are in Redis: nothing is lost meanwhile). Between workers, SIGINT and
+    SIGTERM stop it at once: arq's own handlers only reach a worker that is running."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     pause = 0.5
-    while True:
-        arq_worker = Worker(**worker_settings(config))
+    while not stop.is_set():
+        settings = worker_settings(config)
+        arq_worker = Worker(**settings)
+        started = loop.time()
         try:
             await arq_worker.async_run()
             return
         except asyncio.CancelledError:
             return  # a signal stopped it
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            if loop.time() - started > 60:
+                pause = 0.5  # it had been working: a new outage starts its backoff over
             log.warning("lost Redis: the worker starts again", error=str(exc), retry_in=pause)
         finally:
             with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
                 await arq_worker.close()
-        await asyncio.sleep(pause)
+            try:
+                await settings["on_shutdown"](arq_worker.ctx)  # arq skips it when Redis is gone
+            except Exception as exc:  # releasing clients of a Redis or store that are gone
+                log.warning("worker not fully released", error=type(exc).__name__)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
         pause = min(pause * 2, 10.0)
+    log.info("stopped while Redis was away")
