@@ -44,7 +44,7 @@ async def test_a_confirmed_job_is_already_on_the_replica(replicated: ReplicatedR
 
 
 async def test_a_batch_no_replica_confirms_is_refused(replicated: ReplicatedRedis, primary: Redis) -> None:
-    queue = JobQueue(primary, QUEUE, timeout=0.4, min_replicas=1)
+    queue = JobQueue(primary, QUEUE, timeout=1.0, min_replicas=1)
     with replicated.replica_paused(), pytest.raises(NotReplicated, match="0 of 1 replica"):
         await queue.enqueue(Job("f", job_id="unconfirmed"))
 
@@ -52,7 +52,7 @@ async def test_a_batch_no_replica_confirms_is_refused(replicated: ReplicatedRedi
 async def test_a_refused_job_queued_again_is_not_queued_twice(
     replicated: ReplicatedRedis, primary: Redis
 ) -> None:
-    queue = JobQueue(primary, QUEUE, timeout=0.4, min_replicas=1)
+    queue = JobQueue(primary, QUEUE, timeout=1.0, min_replicas=1)
     with replicated.replica_paused(), pytest.raises(NotReplicated):
         await queue.enqueue(Job("f", job_id="again"))
     assert await queue.enqueue(Job("f", job_id="again")) is False  # written the first time: Trello's retry

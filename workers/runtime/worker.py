@@ -9,11 +9,11 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 from prometheus_client import start_http_server
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from jobs.builders import LEGACY_NAMES
 from jobs.connection import connect
@@ -182,6 +182,24 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
+async def release_unfinished(config: WorkerConfig, job_ids: set[str]) -> set[str]:
+    """Let the jobs a lost worker had started run again now, not once arq's in-progress mark lapses
+    (the longest job limit + 10 s, five minutes by default): their runs ended with that worker, and
+    whether arq recorded the end is unknown (it may have reached only a primary that died). Jobs are
+    idempotent; a mark already gone is left so. The ids it could not release yet (Redis still away)."""
+    if not job_ids:
+        return job_ids
+    redis = connect(config.redis, timeout=2.0)
+    try:
+        await redis.delete(*(in_progress_key_prefix + job_id for job_id in job_ids))
+    except RedisError:
+        return job_ids
+    finally:
+        await redis.aclose()
+    log.info("jobs of the lost worker may run again", jobs=len(job_ids))
+    return set()
+
+
 async def run_until_stopped(config: WorkerConfig) -> None:
     """Run an arq worker until a signal stops it. arq's worker dies with its Redis connection; this one
     starts a new worker in the same process, backing off, so that a Redis restart or failover needs no
@@ -190,6 +208,7 @@ async def run_until_stopped(config: WorkerConfig) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     pause = 0.5
+    unfinished: set[str] = set()
     while not stop.is_set():
         settings = worker_settings(config)
         arq_worker = Worker(**settings)
@@ -199,13 +218,18 @@ async def run_until_stopped(config: WorkerConfig) -> None:
             return
         except asyncio.CancelledError:
             return  # a signal stopped it
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        # Any Redis error that reaches arq's own loop: a connection lost mid-WATCH surfaces as a
+        # WatchError, a demoted primary as READONLY. A new worker asks for the primary again.
+        except (RedisError, OSError) as exc:
             if loop.time() - started > 60:
                 pause = 0.5  # it had been working: a new outage starts its backoff over
             log.warning("lost Redis: the worker starts again", error=str(exc), retry_in=pause)
+            unfinished |= set(arq_worker.tasks)
         finally:
             with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
                 await arq_worker.close()
+            if arq_worker.tasks:  # arq's close stops at the first that failed: let them all end
+                await asyncio.wait(arq_worker.tasks.values())
             try:
                 await settings["on_shutdown"](arq_worker.ctx)  # arq skips it when Redis is gone
             except Exception as exc:  # releasing clients of a Redis or store that are gone
@@ -215,4 +239,5 @@ async def run_until_stopped(config: WorkerConfig) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), pause)
         pause = min(pause * 2, 10.0)
+        unfinished = await release_unfinished(config, unfinished)
     log.info("stopped while Redis was away")
