@@ -7,10 +7,12 @@ server is started again as a replica of the new primary (as Kubernetes or system
 A refused delivery (503) is sent again a second later, as Trello does. At the end every acknowledged
 action must be in the store's event log exactly once.
 
-    python bench/failover.py [--quick] [--rate 100] [--seconds 60]
+    python bench/failover.py [--quick] [--fault kill|freeze] [--rate 100] [--seconds 60] [--logs DIR]
 
-Prints the time from the kill to the first 2xx after it (recovery) and to the old primary's return as a
-replica, the deliveries refused meanwhile, then: result: failover lost=N recovery_s=S refused=R ...
+`--fault freeze` stops the primary (SIGSTOP) past the Sentinels' patience instead, and lets it go on.
+Prints the time from the kill to the first delivery sent and taken after it (recovery), against the
+baseline of the Sentinels' own promotion time in the same run, the old primary's return as a replica,
+and the deliveries refused meanwhile; then: result: failover lost=N recovery_s=S refused=R ...
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ class Sender:
             if 200 <= status < 300:
                 self.acked.add(action_id)
                 # Recovery: the first delivery both sent and taken after the kill.
-                if self.killed_at is not None and self.first_ack_after_kill is None and sent_at > self.killed_at:
+                after_kill = self.killed_at is not None and sent_at > self.killed_at
+                if after_kill and self.first_ack_after_kill is None:
                     self.first_ack_after_kill = time.monotonic()
                 return
             self.refused += 1
@@ -192,7 +195,7 @@ def main() -> None:
         asyncio.run(run())
         missing = asyncio.run(caught_up(store, sender.acked, within=60))
         processes = {"receiver": receiver, **{f"worker-{n}": worker for n, worker in enumerate(workers)}}
-        ended = {name: process.returncode for name, process in processes.items() if process.poll() is not None}
+        ended = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
         for name, code in ended.items():
             print(f"{name} ended with {code}; the end of its log:")
             print("\n".join((tmp / f"{name}.log").read_text(errors="replace").splitlines()[-15:]))
