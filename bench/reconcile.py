@@ -38,7 +38,8 @@ import httpx
 from sqlalchemy import select
 
 from bench.processes import free_port, python_module, redis_server, running
-from jobs.queue import JobQueue, redis_client
+from jobs.connection import connect
+from jobs.queue import JobQueue
 from membership.database import Database, migrate
 from membership.directory import link_organization
 from membership.members import BoardGrant
@@ -205,7 +206,7 @@ async def measure(env: dict[str, str], worker_log: Path, window: float) -> dict[
         **{k.removeprefix("TRELLIS_").lower(): v for k, v in env.items() if k.startswith("T")}
     )
     database = Database(settings.database_url)
-    redis = redis_client(settings.redis_url, timeout=5)
+    redis = connect(settings.redis_target(), timeout=5)
     clients = build_clients(clients_config(settings), redis)
     trello = clients.trello
     assert trello is not None

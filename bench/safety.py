@@ -45,7 +45,8 @@ from sqlalchemy import select
 from bench.processes import free_port, python_module, redis_server, running
 from emulator.fixture import sample
 from jobs import builders
-from jobs.queue import JobQueue, redis_client
+from jobs.connection import RedisTarget, connect
+from jobs.queue import JobQueue
 from membership import approvals, outbox
 from membership.boards import board_by_trello_id
 from membership.database import Database, recreate_postgres_database, upgrade
@@ -324,7 +325,7 @@ async def setup(stack: Stack) -> None:
     await recreate_postgres_database(POSTGRES_URL)
     await asyncio.to_thread(upgrade, POSTGRES_URL)
     settings = Settings(**{k.removeprefix("TRELLIS_").lower(): v for k, v in stack.env.items()})
-    redis = redis_client(settings.redis_url, timeout=5)
+    redis = connect(settings.redis_target(), timeout=5)
     clients = build_clients(clients_config(settings), redis)
     database = Database(POSTGRES_URL)
     trello = clients.trello
@@ -340,7 +341,7 @@ async def setup(stack: Stack) -> None:
 async def measure(stack: Stack, quick: bool) -> dict[str, Any]:
     await setup(stack)
     database = Database(POSTGRES_URL)
-    redis = redis_client(stack.env["TRELLIS_REDIS_URL"], timeout=5)
+    redis = connect(RedisTarget(stack.env["TRELLIS_REDIS_URL"]), timeout=5)
     queue = JobQueue(redis, QUEUE)
     try:
         async with httpx.AsyncClient(base_url=stack.emulator, timeout=30) as admin:

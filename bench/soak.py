@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from bench.limiter import percentile
 from bench.processes import free_port, python_module, redis_server, running
-from jobs.queue import redis_client
+from jobs.connection import RedisTarget, connect
 from membership.database import Database, migrate
 from membership.directory import add_board, link_organization
 from membership.models import EventLogEntry
@@ -142,7 +142,7 @@ class Driver:
 
 async def lost(store: str, acked: set[str], redis_url: str, within: float) -> int:
     """Acknowledged deliveries not in the event log once the queue has drained."""
-    redis = redis_client(redis_url, timeout=5)
+    redis = connect(RedisTarget(redis_url), timeout=5)
     database = Database(store)
     deadline = time.monotonic() + within
     missing = len(acked)
