@@ -20,7 +20,7 @@ from jobs.queue import JobQueue
 from tests.conftest import SettingsFactory
 from tests.stack import QUEUE, emulator_state, services, settings_for, store_like_trello
 from trellis.wiring import worker_settings
-from workers.runtime import functions
+from workers.runtime.functions import reconciles
 from workers.runtime.scopes import Scope, Scopes
 
 __all__ = ["services"]  # a fixture, used by name
@@ -50,7 +50,7 @@ class Sampler:
 @pytest.fixture
 def sampler(monkeypatch: pytest.MonkeyPatch) -> Sampler:
     sampler = Sampler()
-    monkeypatch.setattr(functions, "reconcile_board_", sampler.wrap(functions.reconcile_board_))
+    monkeypatch.setattr(reconciles, "reconcile_board_", sampler.wrap(reconciles.reconcile_board_))
     return sampler
 
 

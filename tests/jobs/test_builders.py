@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jobs import builders
+from jobs.connection import RedisTarget
 from jobs.queue import Job, RawJSON
 from workers.runtime import functions
 from workers.runtime.config import WorkerConfig
@@ -58,7 +59,10 @@ def test_every_job_function_has_a_builder() -> None:
 
 
 def test_a_job_queued_under_an_older_name_still_runs() -> None:
-    registered = {f.name: f.coroutine for f in arq_functions(WorkerConfig("redis://", "sqlite+aiosqlite://"))}
+    registered = {
+        f.name: f.coroutine
+        for f in arq_functions(WorkerConfig(RedisTarget("redis://"), "sqlite+aiosqlite://"))
+    }
     for old, new in builders.LEGACY_NAMES.items():
         assert registered[old] is registered[new]
 
