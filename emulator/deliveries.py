@@ -23,6 +23,7 @@ class Faults:
     """Switched per run. Rates are shares from 0 to 1."""
 
     latency_ms: float = 0.0  # added to every REST answer
+    latency_spread_ms: float = 0.0  # and a uniform share of up to this more
     error_rate: float = 0.0  # REST requests answered 500
     drop_rate: float = 0.0  # deliveries never sent
     duplicate_rate: float = 0.0  # deliveries sent twice

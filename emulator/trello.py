@@ -76,8 +76,9 @@ class TrelloApi:
                 body = {"error": refusal.error, "message": refusal.message}
                 return JSONResponse(body, 429, headers=headers)
             with self.limiter.counters.answering(f"{request.method} {request.url.path}"):
-                if self.faults.latency_ms:
-                    await asyncio.sleep(self.faults.latency_ms / 1000)
+                latency = self.faults.latency_ms + random.uniform(0, self.faults.latency_spread_ms)
+                if latency:
+                    await asyncio.sleep(latency / 1000)
                 if random.random() < self.faults.error_rate:
                     return PlainTextResponse("Internal Server Error", status_code=500, headers=headers)
                 call = Call(request, self.world.member(grant["member_id"]), token or "", params)

@@ -52,6 +52,7 @@ class Clients:
     notifier: Notifier | None = None
 
     async def aclose(self) -> None:
+        await self.limiter.aclose()
         await self.http.aclose()
 
 

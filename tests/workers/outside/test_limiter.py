@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import subprocess
 import sys
 import time
@@ -67,37 +69,104 @@ async def test_waiting_callers_sleep_rather_than_poll(redis_client: Redis) -> No
     await asyncio.gather(*(take() for _ in range(20)))
     elapsed = time.monotonic() - started
     assert 1.4 < elapsed < 3.0  # 20 permits at 5 per 0.5 s
-    # A permit costs one acquire and one completion; each wait adds one more acquire, no busy loop.
-    assert limiter.stats.round_trips <= 2 * 20 + 20
+    # A permit costs one acquire (its completion rides with the next); each wait adds one, no busy loop.
+    assert limiter.stats.round_trips <= 20 + 20 + 2
 
 
-async def test_bulk_work_leaves_a_reserve_for_events(redis_client: Redis) -> None:
+async def take(limiter: Limiter, limit: Limit, priority: Priority, count: int) -> list[float]:
+    """`count` permits one after another; when each was granted, from the first ask."""
+    started, granted = time.monotonic(), []
+    for _ in range(count):
+        async with limiter.permit([limit], priority):
+            granted.append(time.monotonic() - started)
+    return granted
+
+
+async def test_bulk_alone_borrows_the_reserve_and_runs_at_the_limit(redis_client: Redis) -> None:
     limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_reserve=0.4, bulk_max_wait=60))
-    limit = Limit("reserve-test", 10, 2.0)
-    bulk_done = 0
+    limit = Limit("borrow-test", 10, 1.0)
+    granted = await take(limiter, limit, Priority.BULK, 10)
+    assert granted[-1] < 1.0  # all ten in the first window: the 40 % reserve was lent, no event asked
+
+
+async def test_bulk_is_paced_at_the_limits_rate(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_max_wait=60))
+    limit = Limit("pace-test", 10, 1.0)
+    granted = await take(limiter, limit, Priority.BULK, 6)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(granted)]
+    assert min(gaps) >= 0.09  # a permit every window / maximum, never a window's worth at once
+
+
+async def test_once_an_event_had_to_wait_bulk_leaves_it_the_reserve(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_reserve=0.4, bulk_max_wait=60))
+    limit = Limit("reserve-test", 10, 1.0)
+    bulk_granted: list[float] = []
 
     async def bulk() -> None:
-        nonlocal bulk_done
-        async with limiter.permit([limit], Priority.BULK):
-            bulk_done += 1
+        while True:
+            async with limiter.permit([limit], Priority.BULK):
+                bulk_granted.append(time.monotonic())
 
-    bulk_tasks = [asyncio.create_task(bulk()) for _ in range(10)]
+    running = asyncio.create_task(bulk())
+    await asyncio.sleep(2.2)  # bulk alone: the whole limit, the reserve lent
+    asked = time.monotonic()
+    async with limiter.permit([limit], Priority.EVENT):
+        event_at = time.monotonic()
+    await asyncio.sleep(1.2)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    before = sum(asked - 1.0 <= t < asked for t in bulk_granted)
+    after = sum(event_at < t <= event_at + 1.0 for t in bulk_granted)
+    assert before >= 9  # borrowed: nearly the whole limit in the window before the event
+    assert event_at - asked > 0.01  # the event found the window full and waited for a slot
+    assert after <= 6 + 1  # then bulk kept to 60 % for a window (one permit may have been reserved)
+
+
+async def test_an_event_asking_while_bulk_saturates_the_limit_waits_about_one_spacing(
+    redis_client: Redis,
+) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_reserve=0.2, bulk_max_wait=60))
+    limit = Limit("give-back-test", 10, 1.0)
+    bulk = asyncio.create_task(take(limiter, limit, Priority.BULK, 100))
+    await asyncio.sleep(1.5)  # bulk alone: it borrowed the reserve, the window is full
+    waits = [(await take(limiter, limit, Priority.EVENT, 1))[0] for _ in range(3)]
+    bulk.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await bulk
+    assert max(waits) < 0.5  # the next freed slot goes to the event: within a few spacings (0.1 s)
+
+
+async def test_a_response_is_re_stamped_with_the_next_permit_in_one_round_trip(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(restamp_within=5.0))
+    limit = Limit("restamp-test", 100, 10.0)
+    await take(limiter, limit, Priority.EVENT, 20)
+    assert limiter.stats.round_trips == 20  # each completion rode with the next permit
+    first = f"{limiter._prefix}0"
+    stamp_before = await redis_client.zscore(limiter.bucket(limit), first)
+    await asyncio.sleep(0.05)
+    await limiter.aclose()  # the last one's re-stamp is flushed: it was waiting
+    assert limiter.stats.round_trips == 21
+    assert await redis_client.zscore(limiter.bucket(limit), first) == stamp_before  # re-stamped once
+
+
+async def test_a_re_stamp_with_no_permit_to_ride_is_flushed_soon(redis_client: Redis) -> None:
+    limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(restamp_within=0.1))
+    limit = Limit("flush-test", 100, 10.0)
+    async with limiter.permit([limit]):
+        granted_at = await redis_client.zscore(limiter.bucket(limit), f"{limiter._prefix}0")
+        await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
-    started = time.monotonic()
-    for _ in range(4):
-        async with limiter.permit([limit], Priority.EVENT):
-            pass
-    event_wait = time.monotonic() - started
-    assert bulk_done == 6  # bulk stopped at 10 - 40 %
-    assert event_wait < 0.2  # events found the reserve free
-    for task in bulk_tasks:
-        task.cancel()
-    await asyncio.gather(*bulk_tasks, return_exceptions=True)
+    restamped_at = await redis_client.zscore(limiter.bucket(limit), f"{limiter._prefix}0")
+    assert restamped_at is not None
+    assert granted_at is not None
+    assert restamped_at >= granted_at + 50  # counts from after the response, not from the grant
 
 
 async def test_bulk_that_waited_too_long_competes_as_an_event(redis_client: Redis) -> None:
     limiter = Limiter(redis_client, NAMESPACE, LimiterPolicy(bulk_reserve=0.4, bulk_max_wait=0.3))
     limit = Limit("aging-test", 5, 10.0)
+    await redis_client.set(limiter.events_key, 1, px=10_000)  # an event caller had to wait: no lending
     for _ in range(3):  # events fill what bulk may use (5 - 40 %)
         async with limiter.permit([limit], Priority.EVENT):
             pass
