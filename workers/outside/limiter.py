@@ -13,9 +13,10 @@ Two priorities: work driven by events may use the whole limit. Bulk (resync) wor
 limit's rate and borrows the reserve it leaves to events while no event caller needs it, so a resync
 alone runs at the limit; once an event caller finds no free slot, bulk leaves the reserve to events for
 a window, and pacing frees a slot for that caller within about one spacing (window / limit). A bulk
-caller that has waited past `bulk_max_wait` asks as an event caller, so neither starves the other. A 429 from
-Trello (other clients share the key) sets a pause every worker honours, growing exponentially with
-jitter while 429s keep coming.
+caller that has waited past `bulk_max_wait` asks as an event caller, so neither starves the other.
+
+A 429 from Trello (other clients share the key) sets a pause every worker honours, growing
+exponentially with jitter while 429s keep coming.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ class Limiter:
                     ask_as = Priority.EVENT
                 granted, wait = await self._ask(permit_id, keys, limits, ask_as)
                 if granted:
-                    await asyncio.sleep(wait)  # a bulk permit starts at its paced time, a moment ahead
+                    await asyncio.sleep(wait)  # a reserved slot, or a bulk permit's paced start
                     break
                 if ask_as is Priority.BULK:  # wake no later than the moment it may ask as an event
                     wait = min(wait, max(0.001, self.policy.bulk_max_wait - (time.monotonic() - started)))
@@ -270,11 +271,11 @@ class Limiter:
         return bool(granted), int(wait_ms) / 1000
 
     def _restamp_soon(self, keys: tuple[str, ...], permit_id: str, window: float) -> None:
-        """The response is in: the permit is to count from now. The next permit asked for the same limits
-        carries the re-stamp (no round trip of its own); if none comes soon, a flush sends every waiting
-        re-stamp in one call. Either way it says how long ago the response came, so that the stamp is
-        the response's moment on Redis's clock, not the moment the re-stamp travelled. Soon is well within
-        a window: a re-stamp only matters before the permit's grant-time stamp would leave the window."""
+        """The response is in: the permit is to count from this moment. The next permit asked for the
+        same limits carries the re-stamp (no round trip of its own); if none comes soon, a flush sends
+        every waiting re-stamp in one call. Either way it says how long ago the response came, so that
+        the stamp is the response's moment on Redis's clock, not the moment the re-stamp travelled. Soon
+        is well within a window: a re-stamp only matters before the grant-time stamp leaves the window."""
         self._restamps.setdefault(keys, []).append((permit_id, time.monotonic()))
         if self._flusher is None or self._flusher.done():
             delay = min(self.policy.restamp_within, window / 10)
@@ -303,8 +304,8 @@ class Limiter:
                 await self.flush()
 
     def _allowance(self, limit: Limit) -> int:
-        """What callers may use of a limit: all of it but the safety margin. Bulk callers leave
-        `bulk_reserve` of it while event callers are about (the script knows whether they are)."""
+        """What callers may use of a limit: all of it but the safety margin. Bulk callers also leave
+        `bulk_reserve` of it once an event caller had to wait (the script knows whether one did)."""
         return max(1, limit.maximum - self.policy.safety_margin)
 
     async def pause_for_429(self) -> float:

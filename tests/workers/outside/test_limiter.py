@@ -118,7 +118,7 @@ async def test_once_an_event_had_to_wait_bulk_leaves_it_the_reserve(redis_client
         await running
     before = sum(asked - 1.0 <= t < asked for t in bulk_granted)
     after = sum(event_at < t <= event_at + 1.0 for t in bulk_granted)
-    assert before >= 9  # borrowed: nearly the whole limit in the window before the event
+    assert before >= 8  # borrowed: more than the 60 % it keeps to, in the window before the event
     assert event_at - asked > 0.01  # the event found the window full and waited for a slot
     assert after <= 6 + 1  # then bulk kept to 60 % for a window (one permit may have been reserved)
 
