@@ -69,6 +69,7 @@ local bulk = ARGV[2] == '1'
 local events_waited = redis.call('EXISTS', KEYS[2]) == 1
 local start = now
 local maxima = {}
+local paced = {}
 for i = 3, #KEYS do
   local a = first_limit + 3 * (i - 3)
   local maximum = tonumber(ARGV[a])
@@ -76,7 +77,8 @@ for i = 3, #KEYS do
     if events_waited then
       maximum = math.max(1, maximum - tonumber(ARGV[a + 1]))
     end
-    start = math.max(start, tonumber(redis.call('GET', KEYS[i] .. ':bulk-next') or 0))
+    paced[i] = math.max(now, tonumber(redis.call('GET', KEYS[i] .. ':bulk-next') or 0))
+    start = math.max(start, paced[i])
   end
   maxima[i] = maximum
 end
@@ -119,9 +121,10 @@ for i = 3, #KEYS do
   if bulk then
     -- Bulk work is paced, a permit every window / maximum of each limit: it runs at the limit's rate
     -- without taking a window's worth at once, so that a slot frees for an event caller within one
-    -- spacing of its asking.
+    -- spacing of its asking. The pace keeps its own beat: a permit the window held back does not
+    -- push the next ones later (the window, not the pace, is then what binds).
     local spacing = window / maxima[i]
-    redis.call('SET', KEYS[i] .. ':bulk-next', math.floor(start + spacing), 'PX', window)
+    redis.call('SET', KEYS[i] .. ':bulk-next', math.floor(paced[i] + spacing), 'PX', window)
   end
 end
 return {1, start - now}
