@@ -181,7 +181,7 @@ def main() -> None:
                 frozen = redis.freeze_primary(DOWN_AFTER_MS / 1000 * 4)
                 redis.wait_for_failover(frozen)
                 timeline["promoted_s"] = time.monotonic() - killed_at
-                redis._wait(lambda: redis.replicas_of(redis.primary()) >= 1, "the old primary to follow")
+                redis.wait_for_replica()  # the frozen primary, demoted, follows the new one
             else:
                 killed = redis.kill_primary()
                 redis.wait_for_failover(killed)

@@ -88,9 +88,12 @@ class ReplicatedRedis:
     def bring_back(self, port: int) -> None:
         """Start a killed server again as a replica of the current primary (what an init script does
         for a restarted Redis pod), and wait until it has caught up."""
-        primary = self.primary()
-        self._serve(port, replica_of=primary)
-        self._wait(lambda: self.replicas_of(primary) >= 1, "the returning server to follow the primary")
+        self._serve(port, replica_of=self.primary())
+        self.wait_for_replica()
+
+    def wait_for_replica(self) -> None:
+        """Until the current primary has a replica in sync (after a failover, the old primary's return)."""
+        self._wait(lambda: self.replicas_of(self.primary()) >= 1, "a replica to follow the primary")
 
     @contextlib.contextmanager
     def replica_paused(self) -> Iterator[None]:
