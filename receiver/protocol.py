@@ -26,18 +26,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
-        self._head_deadline: asyncio.TimerHandle | None = None
+        # When the head now awaited is due; None while no head is awaited. One timer a connection checks
+        # it, re-armed only when it fires: a timer set and cancelled for every request cost more than
+        # the rest of this class.
+        self._head_due: float | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._head_arrived()
+        self._head_due = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._head_deadline is not None:  # still reading a head
+        if self._head_due is not None:  # still reading a head
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse(431, "Request Header Fields Too Large")
@@ -45,7 +52,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
-        self._head_arrived()
+        self._head_due = None
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -54,24 +61,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._await_head()  # the next request on this connection has the same bounds
 
     def _await_head(self) -> None:
-        self._head_arrived()
         self._head_bytes = 0
-        self._head_deadline = self.loop.call_later(self.head_timeout, self._head_too_slow)
+        self._head_due = self.loop.time() + self.head_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_due, self._check_head)
 
-    def _head_arrived(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
+    def _check_head(self) -> None:
+        self._head_timer = None
+        due = self._head_due
+        if due is None:
+            return  # no head awaited now: the next one arms the timer again
+        if self.loop.time() < due:
+            self._head_timer = self.loop.call_at(due, self._check_head)  # a later head is awaited
+            return
+        self._head_due = None
         if self._head_bytes == 0:
             self.transport.close()  # an idle connection that sent nothing: just closed
             return
         self._refuse(408, "Request Timeout")
 
     def _refuse(self, status: int, reason: str) -> None:
-        self._head_arrived()
+        self._head_due = None
         body = reason.encode()
         head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {len(body)}\r\n"
         self.transport.write(head.encode() + b"connection: close\r\n\r\n" + body)

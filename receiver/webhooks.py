@@ -5,8 +5,9 @@ touches membership, queued for `apply_event` under its action id, so that a retr
 nothing. The 2xx goes out only once Redis holds the job; when Redis cannot take it the answer is 503 and
 Trello delivers again.
 
-This route carries nearly all the traffic, so it is a plain ASGI app: it reads `receive()` and writes
-`send()` itself instead of building a Request and a Response object for every delivery.
+This route carries nearly all the traffic, so it is a plain ASGI app, reached before Starlette's
+middleware and router (`receiver.app.ReceiverApp`): it reads `receive()` and writes `send()` itself
+instead of building a Request and a Response object for every delivery, and answers every method itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from jobs import builders
-from jobs.actions import parse_delivery
+from jobs.actions import Delivery, parse_delivery
 from jobs.queue import JobQueue, RawJSON
 from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
 from receiver.metrics import ReceiverMetrics
@@ -27,8 +28,10 @@ from receiver.signature import SignatureChecker
 
 log = structlog.get_logger("receiver.webhooks")
 
+WEBHOOK_PATH = "/webhooks/trello"
 SIGNATURE_HEADER = b"x-trello-webhook"
 JSON_HEADERS = [(b"content-type", b"application/json")]
+NOT_ALLOWED_HEADERS = [(b"allow", b"HEAD, POST"), (b"content-type", b"text/plain; charset=utf-8")]
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,12 @@ class TrelloWebhookEndpoint:
         self.signatures = SignatureChecker(config.secret, config.callback_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "HEAD":
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        method = scope["method"]
+        if method != "POST":
+            allowed = method == "HEAD"
+            headers = [] if allowed else NOT_ALLOWED_HEADERS
+            await send({"type": "http.response.start", "status": 200 if allowed else 405, "headers": headers})
+            await send({"type": "http.response.body", "body": b"" if allowed else b"Method Not Allowed"})
             return
         started = time.perf_counter()
         try:
@@ -72,8 +78,10 @@ class TrelloWebhookEndpoint:
         content = {"status": outcome.name, "detail": outcome.detail}
         if outcome.action_id is not None:
             content["action_id"] = outcome.action_id
-        await send({"type": "http.response.start", "status": outcome.status, "headers": JSON_HEADERS})
-        await send({"type": "http.response.body", "body": orjson.dumps(content)})
+        body = orjson.dumps(content)
+        headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def handle(self, scope: Scope, receive: Receive) -> Outcome:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -100,9 +108,6 @@ class TrelloWebhookEndpoint:
             log.warning("webhook rejected", reason="malformed", detail=str(exc))
             return Outcome(400, "malformed", f"malformed delivery: {exc}")
 
-        # The server runs each request in a task of its own, so binding without a reset cannot leak into
-        # another request; a `with bound_contextvars(...)` block costs several times more.
-        structlog.contextvars.bind_contextvars(action_id=delivery.action_id, action_type=delivery.type)
         known = (delivery.type, delivery.action_id)
         if not delivery.is_membership:
             return Outcome(200, "ignored", "not a membership action", *known)
@@ -111,14 +116,19 @@ class TrelloWebhookEndpoint:
         try:
             queued = await self.queue.enqueue(job)
         except Exception as exc:  # Redis down, slow or refusing: Trello must deliver again
-            log.error("webhook not queued", error=type(exc).__name__, detail=str(exc))
+            log.error("webhook not queued", **_named(delivery), error=type(exc).__name__, detail=str(exc))
             return Outcome(503, "unavailable", "queue unavailable, retry later", *known)
         if not queued:
-            log.info("webhook already queued")
+            log.info("webhook already queued", **_named(delivery))
             return Outcome(200, "duplicate", "already queued", *known)
         # No log line for the common case: it is counted in metrics, and at full load a line per
         # delivery would cost more than the rest of the request.
         return Outcome(200, "queued", "queued", *known)
+
+
+def _named(delivery: Delivery) -> dict[str, str]:
+    # Named on the few lines that need it rather than bound to the context for every delivery.
+    return {"action_id": delivery.action_id, "action_type": delivery.type}
 
 
 def _client(scope: Scope) -> str | None:

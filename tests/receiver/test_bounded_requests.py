@@ -100,3 +100,29 @@ async def test_slow_heads_are_closed_and_healthz_keeps_answering(receiver: tuple
     held = await asyncio.gather(*slow)
     assert set(answers) == {200}
     assert max(held) < HEAD_TIMEOUT + 2  # closed at the bound, not held for minutes
+
+
+async def test_a_slow_second_head_on_a_kept_alive_connection_is_cut_off_at_the_bound(
+    receiver: tuple[int, int],
+) -> None:
+    port, _ = receiver
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = await reader.readuntil(b"}")  # {"status":"ok"}, the whole answer
+    answered = time.monotonic()
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the second head, never finished
+    while not reader.at_eof() and time.monotonic() - answered < 10:
+        try:
+            tail = await asyncio.wait_for(reader.read(1024), timeout=0.4)
+        except TimeoutError:
+            writer.write(b"X-Slow: 1\r\n")
+            continue
+        if not tail:
+            break
+        assert tail.startswith(b"HTTP/1.1 408")
+    writer.close()
+    held = time.monotonic() - answered
+    assert first.startswith(b"HTTP/1.1 200")
+    # The bound counts from the end of the previous answer; the timer armed for the first head must
+    # neither cut the second one short nor let it run on.
+    assert HEAD_TIMEOUT - 0.3 < held < HEAD_TIMEOUT + 1

@@ -275,9 +275,16 @@ async def test_outcomes_are_counted_in_metrics(client: httpx.AsyncClient) -> Non
     assert 'trellis_webhooks_total{outcome="bad_signature",type="unknown"} 1.0' in metrics
 
 
-async def test_get_on_the_webhook_route_is_405(client: httpx.AsyncClient) -> None:
+async def test_get_on_the_webhook_route_is_405_naming_the_methods_allowed(client: httpx.AsyncClient) -> None:
     response = await client.get(URL)
     assert response.status_code == 405
+    assert response.headers["allow"] == "HEAD, POST"
+
+
+async def test_answer_states_its_length_rather_than_being_chunked(client: httpx.AsyncClient) -> None:
+    body = encode(delivery())
+    response = await post(client, body, signed_headers(body))
+    assert response.headers["content-length"] == str(len(response.content))
 
 
 async def test_answer_names_the_action_it_acknowledged(client: httpx.AsyncClient) -> None:
