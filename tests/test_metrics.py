@@ -14,7 +14,7 @@ from tests.conftest import SettingsFactory
 from tests.support import delivery, encode, free_port, signed_headers
 from trellis.settings import Settings
 from trellis.wiring import worker_settings
-from workers.metrics import endpoint
+from workers.metrics import REGISTRY, endpoint
 
 
 async def test_a_scrape_of_the_receiver_reads_queue_depth_and_dead_letters(
@@ -49,6 +49,25 @@ async def test_a_worker_serves_its_jobs_by_name_and_outcome(
 
     assert 'trellis_jobs_total{job="apply_event",outcome="ok"}' in scraped
     assert 'trellis_job_seconds_count{job="apply_event"}' in scraped
+
+
+async def test_a_worker_counts_the_store_statements_of_each_job_under_its_name(
+    client: httpx.AsyncClient, make_settings: SettingsFactory
+) -> None:
+    body = encode(delivery("addMemberToBoard"))
+    await client.post("/webhooks/trello", content=body, headers=signed_headers(body))
+    worker = Worker(**{**worker_settings(make_settings()), "burst": True, "poll_delay": 0.05})
+    before = _statements("apply_event")
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+    assert _statements("apply_event") > before  # the event is recorded in the store
+
+
+def _statements(job: str) -> float:
+    return REGISTRY.get_sample_value("trellis_store_statements_total", {"job": job}) or 0.0
 
 
 def test_api_call_series_name_endpoints_without_ids() -> None:

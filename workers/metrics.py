@@ -8,8 +8,12 @@ at scrape time, are in `receiver/metrics.py`.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 REGISTRY = CollectorRegistry()
 
@@ -53,6 +57,32 @@ PLAN_OPERATIONS = Counter(
     "trellis_plan_operations", "Operations of reconcile plans applied, by scope and operation.",
     ["scope", "operation"], registry=REGISTRY,
 )  # fmt: skip
+
+STORE_STATEMENTS = Counter(
+    "trellis_store_statements", "SQL statements sent to the store, by the job function that sent them.",
+    ["job"], registry=REGISTRY,
+)  # fmt: skip
+
+# The job function running in this task ("none" outside a job), set by `workers.runtime.wrapper.job`.
+# SQLAlchemy runs a statement in a greenlet that carries the awaiting task's context, so the listener
+# below sees the job whose statement it is even with many jobs running at once.
+RUNNING_JOB: ContextVar[str] = ContextVar("trellis_running_job", default="none")
+
+
+def count_statements(engine: AsyncEngine) -> None:
+    """Count every statement `engine` sends, under the job that sent it: what a reconcile costs the
+    store, and whether that grows with the workspace (it must not)."""
+    children: dict[str, Any] = {}
+
+    def counted(*_: Any) -> None:
+        name = RUNNING_JOB.get()
+        child = children.get(name)
+        if child is None:
+            child = children[name] = STORE_STATEMENTS.labels(name)
+        child.inc()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+
 
 _ID = re.compile(r"/[0-9a-fA-F]{24}(?=/|$)|/Users/[^/?]+|/Groups/[^/?]+")
 

@@ -131,10 +131,12 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
         if is_sqlite(config.database_url):
             await migrate(config.database_url)
         queue = JobQueue(ctx["redis"], config.queue_name, min_replicas=config.redis.min_replicas)
+        database = Database(config.database_url)
+        metrics.count_statements(database.engine)
         ctx[CONTEXT_KEY] = WorkerContext(
             config=config,
             rules=job_rules(config),
-            database=Database(config.database_url),
+            database=database,
             queue=queue,
             clients=build_clients(config.clients, ctx["redis"]),
             # A queued scope's state outlives the longest run by a margin, so a lost job cannot block its

@@ -88,6 +88,7 @@ def job(function: JobFunction) -> JobFunction:
                 return f"refused: {refused}"
             # Our own limit, a little inside arq's: a job arq times out is failed for good and silently
             # (no retry, no dead letter); one that times out here is retried like any passing failure.
+            running = metrics.RUNNING_JOB.set(name)  # reset below: a job may call another one's function
             try:
                 async with asyncio.timeout(rules.limits.get(name)):
                     result = await function(ctx, *args, **kwargs)
@@ -103,6 +104,7 @@ def job(function: JobFunction) -> JobFunction:
                 raise
             finally:
                 metrics.JOB_SECONDS.labels(name).observe(time.monotonic() - started)
+                metrics.RUNNING_JOB.reset(running)
             metrics.JOBS.labels(name, "ok").inc()
             return result
 
