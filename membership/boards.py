@@ -6,11 +6,12 @@ Effective board access (DESIGN.md): the board's override if the membership has o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from membership import audit
 from membership.members import snapshot
@@ -25,7 +26,7 @@ from membership.models import (
 )
 from membership.rules import Actor
 from membership.vocabulary import Access, grant_access, grant_flags
-from membership.workspaces import linked_memberships, organization_by_trello_id, pending_members
+from membership.workspaces import organization_by_trello_id, pending_members
 
 
 def effective_access(membership: Membership, board_id: int) -> Access:
@@ -53,12 +54,14 @@ async def board_by_trello_id(session: AsyncSession, trello_board_id: str) -> Boa
     return await session.scalar(select(Board).where(Board.trello_board_id == trello_board_id))
 
 
-async def board_view(session: AsyncSession, board: Board) -> BoardView:
+async def board_view(session: AsyncSession, board: Board, on_board: Collection[str] = ()) -> BoardView:
+    """The store's side of a board, for the members `on_board` (Trello member ids: those Trello has on it)
+    and every member the store gives access to it. A member of neither kind is left out: there is
+    nothing to plan for them, and reading the whole workspace for each board made a resync cost members
+    x boards rows."""
     organization = await session.get(Organization, board.organization_id)
     assert organization is not None  # a board's foreign key guarantees it
-    # Only this board's overrides: every membership's full list would make a resync cost
-    # members x boards rows for each board.
-    memberships = await linked_memberships(session, board.organization_id, board_access=False)
+    memberships = await board_memberships(session, board, on_board)
     overrides = {
         access.membership_id: access
         for access in (
@@ -73,6 +76,32 @@ async def board_view(session: AsyncSession, board: Board) -> BoardView:
         pending=pending & memberships.keys(),
         guests={guest.trello_member_id: guest.role for guest in await board_guests(session, board.id)},
     )
+
+
+async def board_memberships(
+    session: AsyncSession, board: Board, on_board: Collection[str]
+) -> dict[str, Membership]:
+    """The memberships linked to Trello, by Trello member id, of those `on_board` and of those the store
+    may give access to the board (an override for it, or access to every board); board access records
+    and users are left unloaded."""
+    overridden = select(BoardAccess.membership_id).where(BoardAccess.board_id == board.id)
+    statement = (
+        select(Membership, User.trello_member_id)
+        .join(User, User.id == Membership.user_id)
+        .where(
+            Membership.organization_id == board.organization_id,
+            User.trello_member_id.is_not(None),
+            or_(
+                User.trello_member_id.in_(list(on_board)),
+                Membership.id.in_(overridden),
+                Membership.can_read_all_boards,
+                Membership.can_write_all_boards,
+            ),
+        )
+        .options(raiseload(Membership.board_access), raiseload(Membership.user))
+    )
+    rows = await session.execute(statement)
+    return {member_id: m for m, member_id in rows.all() if member_id is not None}
 
 
 async def board_guests(session: AsyncSession, board_id: int) -> list[BoardGuest]:

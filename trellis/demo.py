@@ -372,7 +372,9 @@ async def _boards_of(admin: httpx.AsyncClient, member_id: str) -> set[str]:
 async def _store_access(database: Database, trello_board_id: str, member_id: str) -> str | None:
     async with database.transaction() as session:
         board = await board_by_trello_id(session, trello_board_id)
-        return None if board is None else (await board_view(session, board)).access.get(member_id)
+        if board is None:
+            return None
+        return (await board_view(session, board, on_board=(member_id,))).access.get(member_id)
 
 
 async def _final(admin: httpx.AsyncClient, receiver: str, member_id: str, console: Console) -> None:

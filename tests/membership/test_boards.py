@@ -30,7 +30,7 @@ async def test_effective_access_is_the_override_else_the_organization_wide_flags
     async with world.database.transaction() as session:
         board = await session.get(Board, world.boards[0])
         assert board is not None
-        view = await board_view(session, board)
+        view = await board_view(session, board, on_board={"trello-olive"})
         adam = (await linked_memberships(session, world.organization_id))["trello-adam"]
         assert effective_access(adam, world.boards[1]) == "write"  # the override
         assert effective_access(adam, world.boards[2]) == "read"  # can_read_all_boards
@@ -38,6 +38,17 @@ async def test_effective_access_is_the_override_else_the_organization_wide_flags
         assert second is not None
         assert (await board_view(session, second)).access["trello-adam"] == "write"
     assert view.access == {"trello-olive": "none", "trello-adam": "read", "trello-mia": "read"}
+
+
+async def test_members_without_access_are_left_out_unless_trello_has_them_on_the_board(world: World) -> None:
+    await link_to_trello(world)
+    async with world.database.transaction() as session:
+        board = await session.get(Board, world.boards[0])
+        assert board is not None
+        absent = await board_view(session, board)
+        present = await board_view(session, board, on_board={"trello-olive"})
+    assert "trello-olive" not in absent.access  # no access, not on the board: nothing to plan
+    assert present.access["trello-olive"] == "none"  # on the board without access: to be planned
 
 
 async def test_members_not_linked_to_trello_are_left_out(world: World) -> None:
@@ -61,7 +72,7 @@ async def test_members_with_changes_to_push_are_pending(world: World) -> None:
         )
         board = await session.get(Board, world.boards[0])
         assert board is not None
-        assert (await board_view(session, board)).pending == {"trello-adam"}
+        assert (await board_view(session, board, on_board={"trello-adam"})).pending == {"trello-adam"}
 
 
 async def test_recording_what_trello_gave_sets_an_override_and_audits_it(world: World) -> None:

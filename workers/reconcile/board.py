@@ -89,7 +89,7 @@ class BoardSubject:
             board = await board_by_trello_id(session, self.board_id)
             if board is None:
                 return None  # let go of meanwhile, by a workspace reconcile
-            view = await board_view(session, board)
+            view = await board_view(session, board, on_board=roles.keys())
         organization = view.organization
         observers = organization.observers_allowed
         if observers is None:
