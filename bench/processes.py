@@ -70,3 +70,25 @@ def redis_server() -> Iterator[str]:
 
 def python_module(*args: str) -> list[str]:
     return [sys.executable, "-m", *args]
+
+
+def emulator_command(
+    port: int, fixture: Path, *, key: str, token: str, secret: str, retry_delay: float = 0.5
+) -> list[str]:
+    """`trellis emulator` on `port`, seeded with `fixture`, signing its deliveries with `secret` and
+    delivering a refused one again after `retry_delay` seconds."""
+    return python_module(
+        "trellis", "emulator", "--port", str(port), "--fixture", str(fixture), "--key", key, "--token", token,
+        "--secret", secret, "--retry-delay", str(retry_delay),
+    )  # fmt: skip
+
+
+def start_worker(env: dict[str, str], log: Path, stack: contextlib.ExitStack) -> subprocess.Popen[bytes]:
+    """A `trellis worker` with `env` on top of ours, its output in `log`, stopped when `stack` closes."""
+    sink = stack.enter_context(log.open("wb"))
+    process = subprocess.Popen(
+        python_module("trellis", "worker"), env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
+    )
+    stack.callback(process.wait, 15)
+    stack.callback(process.terminate)
+    return process

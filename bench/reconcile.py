@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from sqlalchemy import select
 
-from bench.processes import free_port, python_module, redis_server, running
+from bench.processes import emulator_command, free_port, python_module, redis_server, running, start_worker
 from jobs.connection import connect
 from jobs.queue import JobQueue
 from membership.database import Database, migrate
@@ -182,20 +180,15 @@ def services(tmp: Path, redis_url: str, window: float, stack: ExitStack) -> dict
         # The offboarding is timed from the removal: the wave guard's deliberate wait is not its cost.
         "TRELLIS_GUARD_WAVE_SETTLE_SECONDS": "0",
     }  # fmt: skip
-    emulator_argv = python_module(
-        "trellis", "emulator", "--port", str(emulator_port), "--fixture", str(fixture_file), "--key", KEY,
-        "--token", TOKEN, "--secret", SECRET, "--retry-delay", "0.5",
-    )  # fmt: skip
-    stack.enter_context(running(emulator_argv, emulator_port))
+    stack.enter_context(
+        running(
+            emulator_command(emulator_port, fixture_file, key=KEY, token=TOKEN, secret=SECRET), emulator_port
+        )
+    )
     limits = {"token_window": window, "key_window": window}
     httpx.put(f"{emulator}/_emulator/limits", json=limits).raise_for_status()
     stack.enter_context(running(python_module("trellis", "serve"), receiver_port, env))
-    log = stack.enter_context((tmp / "worker.log").open("wb"))
-    worker = subprocess.Popen(
-        python_module("trellis", "worker"), env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-    )
-    stack.callback(worker.wait, 15)
-    stack.callback(worker.terminate)
+    start_worker(env, tmp / "worker.log", stack)
     return {**env, "emulator": emulator}
 
 

@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import select
 
 from bench.limiter import percentile
-from bench.processes import free_port, python_module, redis_server, running
+from bench.processes import emulator_command, free_port, python_module, redis_server, running
 from bench.reconcile import ids, link_as_in_trello
 from membership.boards import effective_access
 from membership.database import Database, recreate_postgres_database, upgrade
@@ -143,10 +143,7 @@ def run(workers: int, changes: int, redis_url: str) -> dict[str, Any]:
             "TRELLIS_TRELLO_TOKEN_LIMIT": "100000", "TRELLIS_TRELLO_KEY_LIMIT": "100000",
             "TRELLIS_WORKER_METRICS_PORT": "0", "TRELLIS_LOG_LEVEL": "warning",
         }  # fmt: skip
-        argv = python_module(
-            "trellis", "emulator", "--port", str(emulator_port), "--fixture", str(fixture_file), "--key", KEY,
-            "--token", TOKEN, "--secret", SECRET, "--retry-delay", "0.5",
-        )  # fmt: skip
+        argv = emulator_command(emulator_port, fixture_file, key=KEY, token=TOKEN, secret=SECRET)
         stack.enter_context(running(argv, emulator_port))
         raised = {"token_max": 100000, "key_max": 100000}
         httpx.put(f"{emulator}/_emulator/limits", json=raised).raise_for_status()

@@ -53,6 +53,16 @@ def test_reconcile_benchmark_coalesces_a_burst_and_pays_one_call_a_board() -> No
 
 
 @pytest.mark.timeout(180)
+def test_large_benchmark_pays_one_call_a_board_and_statements_that_do_not_grow_with_the_workspace() -> None:
+    figures = result_line("large.py")
+    assert float(figures["calls_per_board"]) < 1.1
+    # Statement counts are not times: a board reconcile's must be the same whatever the workspace's size.
+    assert float(figures["statements_spread"]) <= 1.05
+    assert figures["rejected"] == "0"
+    assert float(figures["resync_ratio"]) > 0
+
+
+@pytest.mark.timeout(180)
 def test_scale_benchmark_loses_nothing_and_gets_no_429() -> None:
     figures = result_line("scale.py")
     assert figures["lost"] == "0"
