@@ -21,7 +21,13 @@ def record(
     organization_id: int | None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    user_id: int | None = None,
+    trello_member_id: str | None = None,
+    board_id: int | None = None,
 ) -> AuditEntry:
+    """Add the entry to `session`. `user_id`, `trello_member_id` and `board_id` name whom and what the
+    change is about (as many as are known), whatever its entity: they are what a person's or a board's
+    history is read by."""
     entry = AuditEntry(
         actor=actor.name,
         cause=cause,
@@ -31,6 +37,9 @@ def record(
         organization_id=organization_id,
         before=before,
         after=after,
+        user_id=user_id,
+        trello_member_id=trello_member_id,
+        board_id=board_id,
     )
     session.add(entry)
     return entry

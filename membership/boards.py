@@ -132,6 +132,7 @@ async def record_guests(
     audit.record(
         session, actor=actor, cause=cause, action="board_guests_seen", entity="board", entity_id=board.id,
         organization_id=board.organization_id, before={"guests": before}, after={"guests": dict(guests)},
+        board_id=board.id,
     )  # fmt: skip
 
 
@@ -165,6 +166,8 @@ async def set_board_access(
         organization_id=membership.organization_id,
         before=before,
         after=snapshot(membership),
+        user_id=membership.user_id,
+        board_id=board_id,
     )
 
 
@@ -193,7 +196,7 @@ async def unlink_board(session: AsyncSession, actor: Actor, board: Board, *, rea
         session, actor=actor, cause=cause, action="board_unlinked", entity="board", entity_id=board.id,
         organization_id=board.organization_id,
         before={"trello_board_id": board.trello_board_id, "name": board.name, "access": removed},
-        after={"reason": reason},
+        after={"reason": reason}, board_id=board.id,
     )  # fmt: skip
 
 
@@ -210,6 +213,7 @@ async def move_board(
         session, actor=actor, cause=cause, action="board_moved", entity="board", entity_id=board.id,
         organization_id=organization_id, before=before,
         after={"organization_id": organization_id, "trello_board_id": board.trello_board_id},
+        board_id=board.id,
     )  # fmt: skip
 
 

@@ -43,6 +43,7 @@ async def create_user(session: AsyncSession, email: str, name: str | None = None
         entity_id=user.id,
         organization_id=None,
         after={"email": email, "name": name},
+        user_id=user.id,
     )
     return user
 

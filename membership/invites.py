@@ -143,6 +143,7 @@ async def create_invite(
         entity_id=invite.id,
         organization_id=organization_id,
         after=invite_snapshot(invite),
+        user_id=await _user_id_of(session, invite.email),
     )
     return invite
 
@@ -168,6 +169,7 @@ async def revoke_invite(
         entity_id=invite.id,
         organization_id=organization_id,
         before=invite_snapshot(invite),
+        user_id=await _user_id_of(session, invite.email),
     )
     await session.delete(invite)
     await session.flush()
@@ -222,6 +224,8 @@ async def accept_invite(
         organization_id=organization_id,
         before=before,
         after=snapshot(membership),
+        user_id=user.id,
+        trello_member_id=user.trello_member_id,
     )
     await outbox.add(session, organization_id=organization_id, user_id=user.id, kind="onboard", cause=cause)
     await session.refresh(membership, ["board_access"])
@@ -235,3 +239,8 @@ def merged_grants(membership: Membership, invite: Invite) -> list[BoardGrant]:
         read, write = grants.get(access.board_id, (False, False))
         grants[access.board_id] = (read or access.can_read, write or access.can_write)
     return [BoardGrant(board, read, write) for board, (read, write) in sorted(grants.items())]
+
+
+async def _user_id_of(session: AsyncSession, email: str) -> int | None:
+    """The user an invite's email already belongs to, if any: their history shows the invite too."""
+    return await session.scalar(select(User.id).where(User.email == email))

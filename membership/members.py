@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import audit, outbox, rules
 from membership.errors import NotFound
-from membership.models import Board, BoardAccess, Invite, InviteBoardAccess, Membership, Organization
+from membership.models import (
+    Board,
+    BoardAccess,
+    Invite,
+    InviteBoardAccess,
+    Membership,
+    Organization,
+    User,
+)
 from membership.paging import Page, paginate
 from membership.rules import Actor
 
@@ -165,19 +173,20 @@ async def set_access(
 
 
 async def revoke_pending_invites(
-    session: AsyncSession, actor: Actor, organization_id: int, email: str | None, *, cause: str
+    session: AsyncSession, actor: Actor, organization_id: int, user: User, *, cause: str
 ) -> None:
     """A removed member's other invites to the organization die with the membership: accepting one
     would bring back someone an admin just removed."""
-    if email is None:
+    if user.email is None:
         return
     statement = select(Invite).where(
-        Invite.organization_id == organization_id, Invite.email == email, Invite.accepted_at.is_(None)
+        Invite.organization_id == organization_id, Invite.email == user.email, Invite.accepted_at.is_(None)
     )
     for invite in (await session.scalars(statement)).all():
         audit.record(
             session, actor=actor, cause=cause, action="invite_revoked", entity="invite", entity_id=invite.id,
             organization_id=organization_id, before={"email": invite.email, "role": invite.role},
+            user_id=user.id,
         )  # fmt: skip
         await session.delete(invite)
 
@@ -219,10 +228,10 @@ async def remove_member(
         entity_id=removed["id"],
         organization_id=organization_id,
         before=removed,
+        user_id=user.id,
+        trello_member_id=user.trello_member_id,
     )
-    await revoke_pending_invites(
-        session, actor, organization_id, user.email, cause=f"{cause}: member removed"
-    )
+    await revoke_pending_invites(session, actor, organization_id, user, cause=f"{cause}: member removed")
     if push:
         await outbox.add(
             session, organization_id=organization_id, user_id=user.id, kind="remove", cause=cause
@@ -247,6 +256,7 @@ async def _changed(
         entity="membership",
         entity_id=membership.id,
         organization_id=membership.organization_id,
+        user_id=membership.user_id,
         before=before,
         after=snapshot(membership),
     )

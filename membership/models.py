@@ -230,10 +230,21 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Whom and what the change is about, whatever the entity, so that a person's or a board's history
+    # is one indexed read: the user, the person as Trello knows them (a guest or someone offboarded may
+    # have no user), the board. Not foreign keys: the history outlives what it is about.
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    trello_member_id: Mapped[str | None] = mapped_column(String(64))
+    board_id: Mapped[int | None] = mapped_column(BigInteger)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_audit_log_organization_at", "organization_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_organization_at", "organization_id", "at"),
+        Index("ix_audit_log_user_at", "user_id", "at"),
+        Index("ix_audit_log_trello_member_at", "trello_member_id", "at"),
+        Index("ix_audit_log_board_at", "board_id", "at"),
+    )
 
     @validates("cause", "actor")
     def _bounded(self, key: str, value: str) -> str:

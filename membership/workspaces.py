@@ -151,7 +151,7 @@ async def adopt_member(
         session, actor=actor, cause=cause, action="member_adopted", entity="membership",
         entity_id=membership.id, organization_id=organization_id,
         after={"trello_member_id": user.trello_member_id, "username": user.trello_username,
-               **snapshot(membership)},
+               **snapshot(membership)}, user_id=user.id, trello_member_id=user.trello_member_id,
     )  # fmt: skip
     return membership
 
@@ -166,7 +166,7 @@ async def set_synced_role(
     audit.record(
         session, actor=actor, cause=cause, action="role_synced", entity="membership",
         entity_id=membership.id, organization_id=membership.organization_id,
-        before=before, after=snapshot(membership),
+        before=before, after=snapshot(membership), user_id=membership.user_id,
     )  # fmt: skip
 
 
@@ -187,6 +187,7 @@ async def link_board(
     audit.record(
         session, actor=actor, cause=cause, action="board_linked", entity="board", entity_id=board.id,
         organization_id=organization_id, after={"trello_board_id": trello_board_id, "name": name},
+        board_id=board.id,
     )  # fmt: skip
     return board
 

@@ -172,9 +172,12 @@ def audit_change(
     action: str | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Audit a change made in Trello (or refused by it), filed under the scope's entity."""
+    """Audit a change made in Trello (or refused by it), filed under the scope's entity and naming the
+    member it is about (every operation on people has a `member_id`) and the board, if a board's."""
     audit.record(
         session, actor=RECONCILER, cause=cause, action=action or type(operation).__name__,
         entity=observation.entity, entity_id=observation.entity_id,
         organization_id=observation.organization_id, after=after or describe(operation),
+        trello_member_id=getattr(operation, "member_id", None),
+        board_id=observation.entity_id if observation.entity == "trello_board" else None,
     )  # fmt: skip

@@ -175,6 +175,7 @@ async def deactivate_account(
             entity_id=None, organization_id=organization_id,
             after={"email": person.email, "member_id": person.member_id, "scim_id": account["id"],
                    "user_name": account.get("userName")},
+            user_id=person.user_id, trello_member_id=person.member_id,
         )  # fmt: skip
     log.info("account deactivated", scim_id=account["id"])
     return f"the Atlassian account of {person.label} is deactivated"
@@ -189,4 +190,5 @@ async def _report_unmatched(
             session, actor=DEACTIVATOR, cause=cause, action="account_not_matched", entity="scim_user",
             entity_id=None, organization_id=organization_id,
             after={"email": person.email, "member_id": person.member_id, "reason": reason},
+            user_id=person.user_id, trello_member_id=person.member_id,
         )  # fmt: skip

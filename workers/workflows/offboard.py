@@ -93,7 +93,7 @@ async def offboard_member(
             session, actor=OFFBOARDER, cause=cause, action="member_offboarded", entity="trello_member",
             entity_id=None, organization_id=organization_id,
             after={"member_id": member_id, "boards": report.removed_from, "refused": report.refused,
-                   "store": report.store},
+                   "store": report.store}, trello_member_id=member_id,
         )  # fmt: skip
     log.info(
         "member offboarded", member=member_id, boards=len(report.removed_from), refused=len(report.refused)
