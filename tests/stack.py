@@ -25,7 +25,7 @@ from membership.models import Board, EventLogEntry, Membership, User
 from membership.rules import Actor
 from membership.workspaces import linked_memberships
 from tests.conftest import SettingsFactory
-from tests.support import free_port
+from tests.support import encode, free_port, trello_id, trello_signature
 from trellis.wiring import worker_settings
 
 KEY, TOKEN, SECRET = "e2e-key", "e2e-token", "e2e-secret"
@@ -237,3 +237,37 @@ async def events_recorded_once_caught_up(url: str, expected: int, within: float 
             break
         await asyncio.sleep(0.25)
     return recorded
+
+
+def member_named(state: dict[str, Any], username: str) -> str:
+    return str(next(m["id"] for m in state["members"] if m["username"] == username))
+
+
+def board_named(state: dict[str, Any], name: str) -> str:
+    return str(next(b["id"] for b in state["boards"] if b["name"] == name))
+
+
+async def deliver(services: dict[str, Any], action_type: str, data: dict[str, Any], model: str) -> str:
+    """A signed delivery of `action_type`, as Trello would send it, straight to the receiver; returns
+    the action's id."""
+    action_id = trello_id()
+    body = encode(
+        {
+            "action": {
+                "id": action_id,
+                "idMemberCreator": trello_id(),
+                "type": action_type,
+                "date": "2026-11-22T10:00:00.000Z",
+                "data": data,
+            },
+            "model": {"id": model},
+        }
+    )
+    signature = trello_signature(body, secret=SECRET, callback_url=services["callback"])
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            services["callback"], content=body, headers={"x-trello-webhook": signature}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "queued"
+    return action_id

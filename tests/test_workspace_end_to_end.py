@@ -27,9 +27,11 @@ from membership.models import AuditEntry, Membership, PendingApproval, User
 from tests.conftest import SettingsFactory
 from tests.stack import (
     QUEUE,
-    SECRET,
+    board_named,
     cli_env,
+    deliver,
     emulator_state,
+    member_named,
     run_worker,
     services,
     settings_for,
@@ -37,42 +39,10 @@ from tests.stack import (
     store_like_trello,
     trellis,
 )
-from tests.support import encode, trello_id, trello_signature
 
 __all__ = ["services"]  # a fixture, used by name
 
 SCIM = {"scim_directory_id": "emulator-directory", "scim_token": "emulator-scim-token"}
-
-
-def member_named(state: dict[str, Any], username: str) -> str:
-    return str(next(m["id"] for m in state["members"] if m["username"] == username))
-
-
-def board_named(state: dict[str, Any], name: str) -> str:
-    return str(next(b["id"] for b in state["boards"] if b["name"] == name))
-
-
-async def deliver(services: dict[str, Any], action_type: str, data: dict[str, Any], model: str) -> None:
-    """A signed delivery of `action_type`, as Trello would send it, straight to the receiver."""
-    body = encode(
-        {
-            "action": {
-                "id": trello_id(),
-                "idMemberCreator": trello_id(),
-                "type": action_type,
-                "date": "2026-11-22T10:00:00.000Z",
-                "data": data,
-            },
-            "model": {"id": model},
-        }
-    )
-    signature = trello_signature(body, secret=SECRET, callback_url=services["callback"])
-    async with httpx.AsyncClient() as client:
-        answer = await client.post(
-            services["callback"], content=body, headers={"x-trello-webhook": signature}
-        )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "queued"
 
 
 async def changed_in_trello(

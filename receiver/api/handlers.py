@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -20,10 +20,11 @@ from starlette.routing import Route
 
 from jobs import builders
 from jobs.queue import JobQueue
-from membership import board_views, invites, members, outbox
+from membership import board_views, history, invites, members, outbox
 from membership.database import Database
 from membership.errors import NotFound
 from membership.members import AccessChange
+from membership.models import as_utc
 from membership.paging import Page
 from membership.rules import Actor
 from receiver.api.auth import Caller, authenticated_user, organization_caller
@@ -31,6 +32,7 @@ from receiver.api.errors import BadRequest
 from receiver.api.schemas import (
     MAX_ID,
     AccessUpdate,
+    AuditEntryOut,
     BoardOut,
     BoardViewOut,
     InviteAccept,
@@ -55,6 +57,13 @@ class Paging(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class AuditQuery(Paging):
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    trello_member_id: str | None = Field(default=None, pattern="^[0-9a-f]{24}$")
+    board_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    since: datetime | None = None
 
 
 class RecordId(Convertor[int]):
@@ -97,6 +106,7 @@ class MembershipApi:
             route("/organizations/invites/accept", POST=self.accept_invite),
             route("/organizations/me/boards", GET=self.list_boards),
             route("/organizations/me/boards/{board_id:id}", GET=self.get_board),
+            route("/organizations/me/audit", GET=self.audit),
         ]
 
     # Members (seed 003)
@@ -204,6 +214,20 @@ class MembershipApi:
             board_id = path_id(request, "board_id")
             page = await board_views.get_board(session, caller.actor, caller.organization_id, board_id)
             body = BoardViewOut.of(page)
+        return json(body)
+
+    # The audit trail (Trellis's own: who changed what, and why)
+
+    async def audit(self, request: Request) -> Response:
+        async with self.organization_call(request) as (session, caller, _):
+            query = parse_query(request, AuditQuery)
+            page = await history.organization_audit(
+                session, caller.actor, caller.organization_id, member_id=query.member_id,
+                trello_member_id=query.trello_member_id, board_id=query.board_id,
+                since=None if query.since is None else as_utc(query.since), limit=query.limit,
+                offset=query.offset,
+            )  # fmt: skip
+            body = page_out(page, AuditEntryOut)
         return json(body)
 
     async def page(self, request: Request, lister: Lister, item: PageItem) -> Response:

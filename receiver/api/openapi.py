@@ -10,6 +10,7 @@ from pydantic.json_schema import models_json_schema
 from receiver.api.schemas import (
     MAX_ID,
     AccessUpdate,
+    AuditEntryOut,
     BoardOut,
     BoardViewOut,
     Error,
@@ -23,6 +24,16 @@ from receiver.api.schemas import (
 )
 
 REF = "#/components/schemas/{model}"
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+AUDIT_FILTERS = (
+    {"name": "member_id", "description": "Changes about this member (their membership id)",
+     "schema": ID_SCHEMA},
+    {"name": "trello_member_id", "description": "Changes about this Trello member (without member_id)",
+     "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}},
+    {"name": "board_id", "description": "Changes to this board", "schema": ID_SCHEMA},
+    {"name": "since", "description": "Changes from this time on (ISO 8601)",
+     "schema": {"type": "string", "format": "date-time"}},
+)  # fmt: skip
 REQUESTS: list[type[BaseModel]] = [AccessUpdate, InviteAccept, InviteCreate, RoleChange]
 RESPONSES: list[type[BaseModel]] = [
     Error,
@@ -31,6 +42,7 @@ RESPONSES: list[type[BaseModel]] = [
     PageOut[MemberOut],
     PageOut[InviteOut],
     PageOut[BoardOut],
+    PageOut[AuditEntryOut],
     BoardViewOut,
     Removed,
 ]
@@ -63,6 +75,7 @@ def _operation(
     errors: tuple[int, ...] = (),
     path_id: str | None = None,
     paged: bool = False,
+    query: tuple[dict[str, Any], ...] = (),
     auth: bool = True,
 ) -> dict[str, Any]:
     responses = {str(status): {"description": "OK", "content": {"application/json": {"schema": _ref(ok)}}}}
@@ -85,6 +98,7 @@ def _operation(
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
             },
         ]
+    parameters += [{"in": "query", **parameter} for parameter in query]
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
@@ -160,6 +174,15 @@ def openapi_document() -> dict[str, Any]:
                     BoardViewOut,
                     errors=(403, 404),
                     path_id="board_id",
+                ),
+            },
+            "/organizations/me/audit": {
+                "get": _operation(
+                    "The organization's audit trail, newest first (owners and admins)",
+                    PageOut[AuditEntryOut],
+                    errors=(403, 404, 422),
+                    paged=True,
+                    query=AUDIT_FILTERS,
                 ),
             },
             "/organizations/invites/accept": {

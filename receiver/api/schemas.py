@@ -155,6 +155,23 @@ class BoardViewOut(BoardOut):
         return cls.model_validate({**board, "members": members, "guests": page.guests}, from_attributes=True)
 
 
+class AuditEntryOut(Response):
+    """One change, who made it and its cause (a Trello action, a plan, an approval, an API call)."""
+
+    id: int
+    at: UtcDatetime
+    actor: str
+    cause: str
+    action: str
+    entity: str
+    entity_id: int | None
+    user_id: int | None
+    trello_member_id: str | None
+    board_id: int | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 class Removed(Response):
     success: bool
     id: int
@@ -170,7 +187,7 @@ class PageOut(Response, Generic[T]):
     offset: int
 
 
-PageItem = type[MemberOut] | type[InviteOut] | type[BoardOut]
+PageItem = type[MemberOut] | type[InviteOut] | type[BoardOut] | type[AuditEntryOut]
 
 
 def page_out(page: Page[Any], item: PageItem) -> PageOut[Any]:

@@ -205,10 +205,13 @@ def never_migrated(postgres_url: str) -> str:
 
 
 def test_a_command_against_a_store_never_migrated_says_to_migrate(postgres_url: str) -> None:
+    from membership.database import head_revision
+
     result = trellis("users", "list", env={"TRELLIS_DATABASE_URL": never_migrated(postgres_url)})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "trellis: the store's schema is at nothing, this version needs 0006: run `trellis migrate`"
+        f"trellis: the store's schema is at nothing, this version needs {head_revision()}: "
+        "run `trellis migrate`"
     ]
 
 

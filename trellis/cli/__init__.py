@@ -160,11 +160,12 @@ CLI_ACTOR = Actor.system("cli")
 
 
 # The commands register themselves on `main` when their modules are imported.
-from trellis.cli import operate, orgs, service, store, sync  # noqa: E402
+from trellis.cli import history, operate, orgs, service, store, sync  # noqa: E402
 
 __all__ = [
     "CLI_ACTOR",
     "CliContext",
+    "history",
     "in_store",
     "main",
     "operate",

@@ -101,6 +101,11 @@ class TrelloClient:
             await self.get(trello_path("/organizations/{}/boards", org_id), params, priority=priority)
         )
 
+    async def member_boards(self, member_id: str) -> list[dict[str, Any]]:
+        """The open boards a member is on that this token can see (`GET /members/{id}/boards`)."""
+        params = {"filter": "open", "fields": "id,name,idOrganization"}
+        return as_list(await self.get(trello_path("/members/{}/boards", member_id), params))
+
     async def board_state(self, board_id: str, *, priority: Priority = Priority.EVENT) -> dict[str, Any]:
         """The board as a reconcile reads it, in one call: where it lives (`idOrganization`), whether it
         is closed, and its memberships (`GET /boards/{id}?memberships=all`)."""

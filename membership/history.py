@@ -1,0 +1,178 @@
+"""Reading the audit log: who changed what, when, and why, for a person, a board or an organization.
+
+`membership.audit` writes the log; this reads it. A person is named as operators know them (an email, a
+Trello member id or username) and found by both their user and their Trello member id, since changes
+about someone Trellis never linked to a user (a guest, someone offboarded) carry only the latter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership import rules
+from membership.boards import effective_access
+from membership.errors import NotFound
+from membership.invites import valid_email
+from membership.members import find_member
+from membership.models import AuditEntry, Board, Membership, Organization, User
+from membership.paging import Page, paginate
+from membership.rules import Actor
+from membership.vocabulary import Access
+
+TRELLO_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whom a history is about: the store's user (if there is one) and the Trello member (if known)."""
+
+    named: str
+    user: User | None
+    trello_member_id: str | None
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    organization_id: int | None = None
+    person: Person | None = None
+    board_id: int | None = None  # the store's
+    since: datetime | None = None
+
+
+async def find_person(session: AsyncSession, who: str) -> Person:
+    """The person `who` names: an email, a Trello member id or a Trello username. A Trello id the store
+    has no user for still names someone: their history as Trello member."""
+    who = who.strip()
+    if "@" in who:
+        user = await session.scalar(select(User).where(User.email == valid_email(who)))
+    else:
+        user = await session.scalar(
+            select(User).where(or_(User.trello_member_id == who, User.trello_username == who.lstrip("@")))
+        )
+    if user is not None:
+        return Person(who, user, user.trello_member_id)
+    if TRELLO_ID.match(who):
+        return Person(who, None, who)
+    raise NotFound(f"no one known as {who!r}: give an email, a Trello member id or a Trello username")
+
+
+async def find_board(session: AsyncSession, board: str) -> Board:
+    """A linked board by its Trello id (or the store's id)."""
+    found = await session.scalar(select(Board).where(Board.trello_board_id == board))
+    if found is None and board.isdigit() and len(board) < 19:
+        found = await session.get(Board, int(board))
+    if found is None:
+        raise NotFound(f"no board {board!r} in the store: give a linked board's Trello id")
+    return found
+
+
+def entries(where: AuditFilter) -> Select[AuditEntry]:
+    """The entries `where` selects, newest first."""
+    statement = select(AuditEntry)
+    if where.organization_id is not None:
+        statement = statement.where(AuditEntry.organization_id == where.organization_id)
+    if where.person is not None:
+        about = []
+        if where.person.user is not None:
+            about.append(AuditEntry.user_id == where.person.user.id)
+        if where.person.trello_member_id is not None:
+            about.append(AuditEntry.trello_member_id == where.person.trello_member_id)
+        statement = statement.where(or_(*about))
+    if where.board_id is not None:
+        statement = statement.where(AuditEntry.board_id == where.board_id)
+    if where.since is not None:
+        statement = statement.where(AuditEntry.at >= where.since)
+    return statement.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+
+
+async def organization_audit(
+    session: AsyncSession,
+    actor: Actor,
+    organization_id: int,
+    *,
+    member_id: int | None = None,
+    trello_member_id: str | None = None,
+    board_id: int | None = None,
+    since: datetime | None = None,
+    limit: int,
+    offset: int,
+) -> Page[AuditEntry]:
+    """A page of one organization's audit log, newest first, for its owners and admins: about one member
+    (by membership id, else by Trello member id), one board, from a time on."""
+    rules.require_admin(actor)
+    person = None
+    if member_id is not None:
+        user = (await find_member(session, organization_id, member_id)).user
+        person = Person(str(member_id), user, user.trello_member_id)
+    elif trello_member_id is not None:
+        person = await find_person(session, trello_member_id)
+    where = AuditFilter(organization_id=organization_id, person=person, board_id=board_id, since=since)
+    return await audit_page(session, where, limit=limit, offset=offset)
+
+
+def entry_record(entry: AuditEntry) -> dict[str, Any]:
+    """The entry as plain JSON-ready data, as `trellis audit --json` and the API give it."""
+    return {
+        "id": entry.id, "at": entry.at.isoformat(), "organization_id": entry.organization_id,
+        "actor": entry.actor, "cause": entry.cause, "action": entry.action, "entity": entry.entity,
+        "entity_id": entry.entity_id, "user_id": entry.user_id, "trello_member_id": entry.trello_member_id,
+        "board_id": entry.board_id, "before": entry.before, "after": entry.after,
+    }  # fmt: skip
+
+
+async def audit_page(
+    session: AsyncSession, where: AuditFilter, *, limit: int, offset: int
+) -> Page[AuditEntry]:
+    """The newest entries first, a page at a time."""
+    return await paginate(session, entries(where), limit, offset)
+
+
+async def history(session: AsyncSession, where: AuditFilter, *, limit: int = 1000) -> list[AuditEntry]:
+    """The `limit` latest entries, in the order they happened: oldest first."""
+    newest = (await session.scalars(entries(where).limit(limit))).all()
+    return list(reversed(newest))
+
+
+@dataclass(frozen=True)
+class StoredAccess:
+    """A person's membership of one organization as the store has it, and the boards it gives access to."""
+
+    organization: str
+    trello_org_id: str | None
+    role: str
+    boards: dict[str, Access]  # board name -> read or write; boards with no access are left out
+
+
+async def access_now(
+    session: AsyncSession, person: Person, board_id: int | None = None
+) -> list[StoredAccess]:
+    """What the store gives the person now, organization by organization (one board's, with `board_id`)."""
+    if person.user is None:
+        return []
+    memberships = (
+        await session.scalars(
+            select(Membership).where(Membership.user_id == person.user.id).order_by(Membership.id)
+        )
+    ).all()
+    found = []
+    for membership in memberships:
+        organization = await session.get(Organization, membership.organization_id)
+        assert organization is not None  # a membership's foreign key guarantees it
+        statement = select(Board).where(Board.organization_id == organization.id).order_by(Board.name)
+        if board_id is not None:
+            statement = statement.where(Board.id == board_id)
+        boards = {
+            board.name: effective_access(membership, board.id)
+            for board in (await session.scalars(statement)).all()
+        }
+        found.append(
+            StoredAccess(organization.name, organization.trello_org_id, membership.role,
+                         {name: access for name, access in boards.items() if access != "none"})
+        )  # fmt: skip
+    return found
