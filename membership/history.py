@@ -116,6 +116,16 @@ async def organization_audit(
     return await audit_page(session, where, limit=limit, offset=offset)
 
 
+def entry_line(entry: AuditEntry) -> str:
+    """One line: when, what, about whom and which board, by whom, and the cause."""
+    about = [f"user {entry.user_id}" if entry.user_id else "", entry.trello_member_id or ""]
+    about += [f"board {entry.board_id}" if entry.board_id else ""]
+    subject = ", ".join(part for part in about if part) or f"{entry.entity} {entry.entity_id or ''}".strip()
+    return (
+        f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:40} by {entry.actor}  cause: {entry.cause}"
+    )
+
+
 def entry_record(entry: AuditEntry) -> dict[str, Any]:
     """The entry as plain JSON-ready data, as `trellis audit --json` and the API give it."""
     return {

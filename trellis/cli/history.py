@@ -28,7 +28,7 @@ def audit(
     cli: CliContext, member: str | None, board: str | None, since: datetime | None, limit: int, as_json: bool
 ) -> None:
     """Who changed what, when, and the cause of each change (newest first)."""
-    from membership.history import audit_page, entry_record
+    from membership.history import audit_page, entry_line, entry_record
 
     async def read(session: AsyncSession) -> list[AuditEntry]:
         where = await audit_filter(session, member, board, since)
@@ -38,7 +38,7 @@ def audit(
     if not entries and not as_json:
         click.echo("no audit entries match")
     for entry in entries:
-        click.echo(json.dumps(entry_record(entry)) if as_json else describe(entry))
+        click.echo(json.dumps(entry_record(entry)) if as_json else entry_line(entry))
 
 
 @main.command()
@@ -48,7 +48,7 @@ def audit(
 def why(cli: CliContext, who: str, board: str | None) -> None:
     """A person's access now, in the store and in Trello, and the history that led there (oldest first).
     WHO is an email, a Trello member id or a Trello username."""
-    from membership.history import access_now, find_board, history
+    from membership.history import access_now, entry_line, find_board, history
 
     async def read(session: AsyncSession) -> tuple[Person, list[StoredAccess], list[AuditEntry], str | None]:
         where = await audit_filter(session, who, board, None)
@@ -59,10 +59,8 @@ def why(cli: CliContext, who: str, board: str | None) -> None:
 
     person, stored, entries, trello_board = in_store(cli.settings, read)
     user = person.user
-    known = [
-        f"user {user.id}" if user else "no user in the store",
-        f"Trello member {person.trello_member_id}",
-    ]
+    known = [f"user {user.id}" if user else "no user in the store"]
+    known.append(f"Trello member {person.trello_member_id}" if person.trello_member_id else "not in Trello")
     title = (user.name or user.email) if user and (user.name or user.email) else person.named
     click.echo(f"{title}: {', '.join(known)}")
     click.echo("In the store:")
@@ -76,7 +74,7 @@ def why(cli: CliContext, who: str, board: str | None) -> None:
         click.echo(f"  {line}")
     click.echo("How it came to be, oldest first:")
     for entry in entries:
-        click.echo(f"  {describe(entry)}")
+        click.echo(f"  {entry_line(entry)}")
     if not entries:
         click.echo("  nothing in the audit log")
 
@@ -109,13 +107,3 @@ def trello_boards(cli: CliContext, person: Person, board: str | None) -> list[st
     return [f"on {b.get('name') or b['id']} ({b['id']})" for b in found] or [
         "on no open board this token sees"
     ]
-
-
-def describe(entry: AuditEntry) -> str:
-    """One line: when, what, about whom and which board, by whom, and the cause."""
-    about = [f"user {entry.user_id}" if entry.user_id else "", entry.trello_member_id or ""]
-    about += [f"board {entry.board_id}" if entry.board_id else ""]
-    subject = ", ".join(part for part in about if part) or f"{entry.entity} {entry.entity_id or ''}".strip()
-    return (
-        f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:40} by {entry.actor}  cause: {entry.cause}"
-    )

@@ -1,26 +1,11 @@
-"""`trellis demo`: the whole loop against the emulator, no credentials needed.
-
-Starts the emulator, a receiver and a worker as child processes on free ports, adopts the emulator's
-sample workspace into a fresh store, registers webhooks, and plays a short story, showing what happens:
-someone is invited through the membership API and accepts (Trello invites them, Trellis links them), is
-promoted, is added to two more boards by hand in Trello (the store follows), then is removed from the
-workspace while still on three boards (Trellis takes them off every one). Ctrl-C stops everything.
-"""
+"""The demo's story: what a person does in Trello and through the membership API, and what Trellis does
+about it, told step by step on the console, ending with the story as the audit log tells it."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,12 +15,12 @@ from rich.table import Table
 from jobs.connection import connect
 from membership import outbox
 from membership.boards import board_by_trello_id, board_view
-from membership.database import Database, migrate
+from membership.database import Database
 from membership.directory import create_token, create_user, user_by_email
+from membership.history import AuditFilter, entry_line, find_person, history
 from membership.rules import Actor
 from trellis.logging import configure_logging
 from trellis.settings import Settings
-from trellis.supervisor import free_port, start_local_redis, stop_process
 from trellis.wiring import clients_config
 from workers.outside.clients import build_clients
 from workers.outside.trello import TrelloClient
@@ -43,120 +28,12 @@ from workers.reconcile.board import reconcile_board
 from workers.workflows.adopt import adopt_workspace
 from workers.workflows.webhooks import ensure_webhooks
 
-KEY, TOKEN, SECRET = "demo-key", "demo-token", "demo-secret"
 OWNER = "you@acme.example"
 PERSON_NAME, PERSON_EMAIL = "Annie Easley", "annie.easley@acme.example"
 
 
 class DemoFailed(Exception):
     pass
-
-
-@contextmanager
-def child(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            stop_process(process)
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DemoFailed(f"the {what} stopped at start (exit {process.returncode})")
-        try:
-            httpx.get(url, timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise DemoFailed(f"the {what} did not answer at {url}")
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def run_demo(settings: Settings, *, exit_after: bool, console: Console | None = None) -> int:
-    console = console or Console()
-    # SIGTERM (systemd, docker stop, kill) must stop the children like Ctrl-C does: Python's default
-    # would end this process at once and leave them running. SIGINT gets the same handler, set here
-    # because a process started in the background of a shell inherits SIGINT ignored, and would miss
-    # the Ctrl-C its children obey.
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    local_redis = start_local_redis(settings.redis_url)
-    try:
-        with tempfile.TemporaryDirectory(prefix="trellis-demo-") as tmp:
-            return _run(settings, Path(tmp), exit_after, console)
-    except DemoFailed as failure:
-        console.print(f"[red]demo failed:[/red] {failure}")
-        return 1
-    except KeyboardInterrupt:
-        console.print("\nstopped")
-        return 0
-    finally:
-        if local_redis is not None:
-            local_redis.terminate()
-            local_redis.wait(10)
-
-
-def _run(settings: Settings, tmp: Path, exit_after: bool, console: Console) -> int:
-    emulator_port, receiver_port = free_port(), free_port()
-    emulator = f"http://127.0.0.1:{emulator_port}"
-    receiver = f"http://127.0.0.1:{receiver_port}"
-    store = f"sqlite+aiosqlite:///{tmp / 'demo.db'}"
-    env = {
-        **os.environ,
-        "TRELLIS_REDIS_URL": settings.redis_url,
-        "TRELLIS_DATABASE_URL": store,
-        # A queue of the run's own: two demos on one Redis must not take each other's jobs.
-        "TRELLIS_QUEUE_NAME": f"trellis:demo:{uuid.uuid4().hex[:12]}",
-        "TRELLIS_TRELLO_BASE_URL": emulator + "/1",
-        "TRELLIS_TRELLO_API_KEY": KEY,
-        "TRELLIS_TRELLO_TOKEN": TOKEN,
-        "TRELLIS_TRELLO_SECRET": SECRET,
-        "TRELLIS_CALLBACK_URL": receiver + "/webhooks/trello",
-        "TRELLIS_PORT": str(receiver_port),
-        "TRELLIS_RECONCILE_DEBOUNCE_SECONDS": "0.3",
-        "TRELLIS_GUARD_WAVE_SETTLE_SECONDS": "1",  # one person leaves in the story: no wave to wait for
-        "TRELLIS_LOG_FORMAT": "json",
-    }
-    trellis = [sys.executable, "-m", "trellis"]
-    emulator_argv = [*trellis, "emulator", "--port", str(emulator_port), "--key", KEY, "--token", TOKEN,
-                     "--secret", SECRET, "--retry-delay", "0.5"]  # fmt: skip
-    console.rule("[bold]Trellis demo[/bold]: the whole loop against the emulator")
-    asyncio.run(migrate(store))
-    with (
-        child(emulator_argv, env, tmp / "emulator.log") as emulator_process,
-        child([*trellis, "serve"], env, tmp / "receiver.log") as receiver_process,
-        child([*trellis, "worker"], env, tmp / "worker.log") as worker_process,
-    ):
-        wait_for(emulator + "/_emulator/state", emulator_process, "emulator")
-        wait_for(receiver + "/healthz", receiver_process, "receiver")
-        console.print(
-            f"emulator {emulator}, receiver {receiver}, worker pid {worker_process.pid}, store {store}"
-        )
-        asyncio.run(_story(settings.model_copy(update=_overrides(env)), emulator, receiver, store, console))
-        if exit_after:
-            return 0
-        console.print("\nThe services keep running for you to look around; Ctrl-C stops them all.")
-        while all(p.poll() is None for p in (emulator_process, receiver_process, worker_process)):
-            time.sleep(0.5)
-        raise DemoFailed("a service stopped; its log was in " + str(tmp))
-
-
-def _overrides(env: dict[str, str]) -> dict[str, Any]:
-    from pydantic import SecretStr
-
-    return {
-        "trello_base_url": env["TRELLIS_TRELLO_BASE_URL"],
-        "trello_api_key": SecretStr(KEY),
-        "trello_token": SecretStr(TOKEN),
-        "database_url": env["TRELLIS_DATABASE_URL"],
-    }
 
 
 @dataclass
@@ -173,7 +50,7 @@ class Scene:
     boards: dict[str, str]  # name -> Trello id
 
 
-async def _story(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> None:
+async def tell(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> None:
     # The story speaks for itself; the services' logs are in their files.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.secret_values())
     redis = connect(settings.redis_target(), timeout=5)
@@ -197,6 +74,7 @@ async def _story(settings: Settings, emulator: str, receiver: str, store: str, c
             await _guest(scene, owner)
             console.rule("The end")
             await _final(admin, receiver, member_id, console)
+            await _audited(database, console)
     finally:
         await clients.aclose()
         await database.dispose()
@@ -398,3 +276,13 @@ async def _final(admin: httpx.AsyncClient, receiver: str, member_id: str, consol
         f"webhooks received: {delivered:.0f}; Trello API calls: {calls} ({rejected} refused with 429); "
         f"{PERSON_NAME} is on {len(await _boards_of(admin, member_id))} boards"
     )
+
+
+async def _audited(database: Database, console: Console) -> None:
+    """The same story as the audit log tells it: what `trellis why` prints after its summary."""
+    async with database.transaction() as session:
+        person = await find_person(session, PERSON_EMAIL)
+        entries = await history(session, AuditFilter(person=person))
+    console.rule(f"{PERSON_NAME}'s story in the audit log (trellis why {PERSON_EMAIL})")
+    for entry in entries:
+        console.print(entry_line(entry), markup=False, highlight=False, soft_wrap=True)
