@@ -116,13 +116,42 @@ async def organization_audit(
     return await audit_page(session, where, limit=limit, offset=offset)
 
 
-def entry_line(entry: AuditEntry) -> str:
-    """One line: when, what, about whom and which board, by whom, and the cause."""
-    about = [f"user {entry.user_id}" if entry.user_id else "", entry.trello_member_id or ""]
-    about += [f"board {entry.board_id}" if entry.board_id else ""]
-    subject = ", ".join(part for part in about if part) or f"{entry.entity} {entry.entity_id or ''}".strip()
+@dataclass(frozen=True)
+class Names:
+    """What people and boards are called, for entries that name them by id."""
+
+    users: dict[int, str]  # user id -> name, else email
+    boards: dict[int, str]  # board id -> name
+
+
+async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
+    """The names of the users and boards `entries` are about, in two reads (gone ones stay ids)."""
+    user_ids = {e.user_id for e in entries if e.user_id is not None}
+    board_ids = {e.board_id for e in entries if e.board_id is not None}
+    users = (await session.execute(select(User.id, User.name, User.email).where(User.id.in_(user_ids)))).all()
+    boards = (await session.execute(select(Board.id, Board.name).where(Board.id.in_(board_ids)))).all()
+    return Names(
+        users={id_: name or email or f"user {id_}" for id_, name, email in users},
+        boards={id_: name for id_, name in boards},
+    )
+
+
+def entry_line(entry: AuditEntry, names: Names | None = None) -> str:
+    """One line: when, what, about whom and which board, by whom, and the cause; people and boards by
+    name where `names` has them."""
+    names = names or Names({}, {})
+    person = ""
+    if entry.user_id is not None:
+        person = names.users.get(entry.user_id, f"user {entry.user_id}")
+    elif entry.trello_member_id is not None:
+        person = f"Trello member {entry.trello_member_id}"
+    board = (
+        "" if entry.board_id is None else f"on {names.boards.get(entry.board_id, f'board {entry.board_id}')}"
+    )
+    subject = " ".join(part for part in (person, board) if part)
+    subject = subject or f"{entry.entity} {entry.entity_id or ''}".strip()
     return (
-        f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:40} by {entry.actor}  cause: {entry.cause}"
+        f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:36} by {entry.actor}  cause: {entry.cause}"
     )
 
 

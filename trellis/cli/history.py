@@ -13,7 +13,7 @@ from trellis.cli import CliContext, in_store, main, pass_cli, with_trello
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from membership.history import AuditFilter, Person, StoredAccess
+    from membership.history import AuditFilter, Names, Person, StoredAccess
     from membership.models import AuditEntry
 
 
@@ -28,17 +28,18 @@ def audit(
     cli: CliContext, member: str | None, board: str | None, since: datetime | None, limit: int, as_json: bool
 ) -> None:
     """Who changed what, when, and the cause of each change (newest first)."""
-    from membership.history import audit_page, entry_line, entry_record
+    from membership.history import audit_page, entry_line, entry_record, names_of
 
-    async def read(session: AsyncSession) -> list[AuditEntry]:
+    async def read(session: AsyncSession) -> tuple[list[AuditEntry], Names]:
         where = await audit_filter(session, member, board, since)
-        return (await audit_page(session, where, limit=limit, offset=0)).items
+        entries = (await audit_page(session, where, limit=limit, offset=0)).items
+        return entries, await names_of(session, entries)
 
-    entries = in_store(cli.settings, read)
+    entries, names = in_store(cli.settings, read)
     if not entries and not as_json:
         click.echo("no audit entries match")
     for entry in entries:
-        click.echo(json.dumps(entry_record(entry)) if as_json else entry_line(entry))
+        click.echo(json.dumps(entry_record(entry)) if as_json else entry_line(entry, names))
 
 
 @main.command()
@@ -48,16 +49,18 @@ def audit(
 def why(cli: CliContext, who: str, board: str | None) -> None:
     """A person's access now, in the store and in Trello, and the history that led there (oldest first).
     WHO is an email, a Trello member id or a Trello username."""
-    from membership.history import access_now, entry_line, find_board, history
+    from membership.history import access_now, entry_line, find_board, history, names_of
 
-    async def read(session: AsyncSession) -> tuple[Person, list[StoredAccess], list[AuditEntry], str | None]:
+    async def read(session: AsyncSession) -> tuple[Person, list[StoredAccess], list[str], str | None]:
         where = await audit_filter(session, who, board, None)
         assert where.person is not None
         trello_board = None if board is None else (await find_board(session, board)).trello_board_id
         stored = await access_now(session, where.person, where.board_id)
-        return where.person, stored, await history(session, where), trello_board
+        entries = await history(session, where)
+        names = await names_of(session, entries)
+        return where.person, stored, [entry_line(entry, names) for entry in entries], trello_board
 
-    person, stored, entries, trello_board = in_store(cli.settings, read)
+    person, stored, lines, trello_board = in_store(cli.settings, read)
     user = person.user
     known = [f"user {user.id}" if user else "no user in the store"]
     known.append(f"Trello member {person.trello_member_id}" if person.trello_member_id else "not in Trello")
@@ -73,9 +76,9 @@ def why(cli: CliContext, who: str, board: str | None) -> None:
     for line in trello_boards(cli, person, trello_board):
         click.echo(f"  {line}")
     click.echo("How it came to be, oldest first:")
-    for entry in entries:
-        click.echo(f"  {entry_line(entry)}")
-    if not entries:
+    for line in lines:
+        click.echo(f"  {line}")
+    if not lines:
         click.echo("  nothing in the audit log")
 
 

@@ -17,7 +17,7 @@ from membership import outbox
 from membership.boards import board_by_trello_id, board_view
 from membership.database import Database
 from membership.directory import create_token, create_user, user_by_email
-from membership.history import AuditFilter, entry_line, find_person, history
+from membership.history import AuditFilter, entry_line, find_person, history, names_of
 from membership.rules import Actor
 from trellis.logging import configure_logging
 from trellis.settings import Settings
@@ -283,6 +283,7 @@ async def _audited(database: Database, console: Console) -> None:
     async with database.transaction() as session:
         person = await find_person(session, PERSON_EMAIL)
         entries = await history(session, AuditFilter(person=person))
+        names = await names_of(session, entries)
     console.rule(f"{PERSON_NAME}'s story in the audit log (trellis why {PERSON_EMAIL})")
     for entry in entries:
-        console.print(entry_line(entry), markup=False, highlight=False, soft_wrap=True)
+        console.print(entry_line(entry, names), markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,41 @@
+"""Reading the audit log: a person named as operators know them, and entries told with names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from membership.boards import set_board_access
+from membership.errors import NotFound
+from membership.history import AuditFilter, entry_line, find_person, history, names_of
+from membership.members import find_member
+from membership.models import AuditEntry
+from membership.rules import Actor
+from tests.fixtures.store import World
+
+
+async def test_an_entry_names_the_person_and_the_board_it_is_about(world: World) -> None:
+    async with world.database.transaction() as session:
+        mia = await find_member(session, world.organization_id, world.mia.member_id)
+        await set_board_access(session, Actor.system("reconcile"), mia, world.boards[1], "write", cause="t")
+    async with world.database.transaction() as session:
+        entries = await history(session, AuditFilter(person=await find_person(session, "mia@example.com")))
+        line = entry_line(entries[-1], await names_of(session, entries))
+    assert "board_access_synced" in line
+    assert "Mia on Hiring" in line
+
+
+def test_an_entry_about_something_gone_keeps_its_ids() -> None:
+    entry = AuditEntry(
+        actor="system:reconcile", cause="t", action="board_unlinked", entity="board", entity_id=9,
+        user_id=None, trello_member_id="5f00000000000000000000aa", board_id=9,
+    )  # fmt: skip
+    entry.at = datetime(2026, 12, 1, tzinfo=UTC)
+    assert "Trello member 5f00000000000000000000aa on board 9" in entry_line(entry)
+
+
+async def test_someone_the_store_does_not_know_is_refused_by_name(world: World) -> None:
+    async with world.database.transaction() as session:
+        with pytest.raises(NotFound, match="no one known as 'nobody'"):
+            await find_person(session, "nobody")
