@@ -27,8 +27,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
         # When the head now awaited is due; None while no head is awaited. One timer a connection checks
-        # it, re-armed only when it fires: a timer set and cancelled for every request cost more than
-        # the rest of this class.
+        # it, re-armed only when it fires: a timer set and cancelled for every request was 2 % of the
+        # receiver's CPU a delivery in a profile.
         self._head_due: float | None = None
         self._head_timer: asyncio.TimerHandle | None = None
 

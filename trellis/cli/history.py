@@ -49,16 +49,25 @@ def audit(
 def why(cli: CliContext, who: str, board: str | None) -> None:
     """A person's access now, in the store and in Trello, and the history that led there (oldest first).
     WHO is an email, a Trello member id or a Trello username."""
-    from membership.history import access_now, entry_line, find_board, history, names_of
+    from membership.history import (
+        AuditFilter,
+        access_now,
+        entry_line,
+        find_board,
+        find_person,
+        history,
+        names_of,
+    )
 
     async def read(session: AsyncSession) -> tuple[Person, list[StoredAccess], list[str], str | None]:
-        where = await audit_filter(session, who, board, None)
-        assert where.person is not None
-        trello_board = None if board is None else (await find_board(session, board)).trello_board_id
-        stored = await access_now(session, where.person, where.board_id)
+        person = await find_person(session, who)
+        found = None if board is None else await find_board(session, board)
+        where = AuditFilter(person=person, board_id=None if found is None else found.id)
+        stored = await access_now(session, person, where.board_id)
         entries = await history(session, where)
         names = await names_of(session, entries)
-        return where.person, stored, [entry_line(entry, names) for entry in entries], trello_board
+        trello_board = None if found is None else found.trello_board_id
+        return person, stored, [entry_line(entry, names) for entry in entries], trello_board
 
     person, stored, lines, trello_board = in_store(cli.settings, read)
     user = person.user
