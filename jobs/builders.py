@@ -9,7 +9,7 @@ a test binds every builder's job to that function's signature.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from jobs.queue import Job, RawJSON
 
@@ -83,6 +83,24 @@ def scope_kind(name: str) -> ScopeKind:
     if kind not in ("board", "workspace"):
         raise ValueError(f"not a reconcile scope: {name!r}")
     return kind  # type: ignore[return-value]
+
+
+def after_decision(
+    kind: str, scope: str, approval_id: int, payload: dict[str, Any], *, approved: bool
+) -> list[Job]:
+    """What an operator's decision on a pending approval sets going, wherever it was made (the CLI, the
+    console). Approved: a held plan's scope is reconciled again (the plan goes ahead if it takes access from
+    no one beyond those it named), an account deactivation is carried out. A wave's offboardings run
+    either way: each follows the decision. A rejected plan or deactivation sets nothing going."""
+    if kind == "wave":
+        workspace, reason = payload["workspace"], f"approval {approval_id}"
+        return [offboard_member(workspace, member, reason) for member in payload["members"]]
+    if not approved:
+        return []
+    if kind == "scim_deactivate":
+        return [deactivate_account(approval_id)]
+    name, _, subject = scope.partition(":")
+    return [reconcile_approved(scope_kind(name), subject, approval_id)]
 
 
 def deactivate_account(approval_id: int) -> Job:

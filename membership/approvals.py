@@ -118,9 +118,22 @@ async def open_approvals(session: AsyncSession) -> list[PendingApproval]:
     return list((await session.scalars(statement)).all())
 
 
-async def decide(session: AsyncSession, approval_id: int, *, approve: bool, by: str) -> PendingApproval:
+async def decide(
+    session: AsyncSession,
+    approval_id: int,
+    *,
+    approve: bool,
+    by: str,
+    cause: str = "operator",
+    organization_id: int | None = None,
+) -> PendingApproval:
+    """Record an operator's decision, audited. `organization_id`: only an approval of that organization
+    (a console's operator decides their own organization's)."""
     approval = await session.get(PendingApproval, approval_id, with_for_update=True)
-    if approval is None or approval.decided_at is not None:
+    foreign = (
+        organization_id is not None and approval is not None and approval.organization_id != organization_id
+    )
+    if approval is None or approval.decided_at is not None or foreign:
         raise NotFound(f"no open approval {approval_id}")
     approval.decided_at = utcnow()
     approval.decision = "approved" if approve else "rejected"
@@ -128,7 +141,7 @@ async def decide(session: AsyncSession, approval_id: int, *, approve: bool, by: 
     audit.record(
         session,
         actor=Actor(name=by),
-        cause="operator",
+        cause=cause,
         action=f"approval_{approval.decision}",
         entity="approval",
         entity_id=approval.id,

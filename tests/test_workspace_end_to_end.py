@@ -18,9 +18,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from jobs import builders
+from jobs import builders, status
 from jobs.actions import MEMBERSHIP_ACTIONS
 from jobs.queue import JobQueue
+from jobs.status import Status, StatusBoard
 from membership import outbox
 from membership.database import Database
 from membership.models import AuditEntry, Membership, PendingApproval, User
@@ -206,6 +207,17 @@ async def test_the_full_resync_repairs_what_no_webhook_said_and_sweeps_the_outbo
     async with database.transaction() as session:
         assert change.id not in [c.id for c in await outbox.pending(session)]
     await database.dispose()
+    reported = await read_status_board(redis_url)  # what the console's overview shows
+    assert reported[status.RESYNC].figures["scopes"] == 1 + len(state["boards"])
+    assert reported[status.WEBHOOKS].figures["failed"] == 0
+
+
+async def read_status_board(redis_url: str) -> dict[str, Status]:
+    redis = Redis.from_url(redis_url)
+    try:
+        return await StatusBoard(redis).read()
+    finally:
+        await redis.aclose()
 
 
 async def test_trellis_resync_shows_the_reconciles_done_and_ends_when_all_are(

@@ -72,3 +72,34 @@ def test_approvals_recorded_under_the_older_scope_kind_still_reconcile() -> None
     assert builders.scope_kind("board") == "board"
     with pytest.raises(ValueError, match="not a reconcile scope"):
         builders.scope_kind("account")
+
+
+def test_an_approved_plan_reconciles_its_scope_again_with_the_approval() -> None:
+    (job,) = builders.after_decision("plan", "board:b1", 7, {}, approved=True)
+
+    assert job.function == "reconcile_board"
+    assert job.args == ("b1",)
+    assert job.kwargs["approval_id"] == 7
+
+
+def test_a_rejected_plan_or_deactivation_sets_nothing_going() -> None:
+    assert builders.after_decision("plan", "board:b1", 7, {}, approved=False) == []
+    assert builders.after_decision("scim_deactivate", "account:a", 8, {}, approved=False) == []
+
+
+def test_an_approved_deactivation_is_carried_out() -> None:
+    (job,) = builders.after_decision("scim_deactivate", "account:a", 8, {}, approved=True)
+
+    assert job.function == "deactivate_account"
+    assert job.args == (8,)
+
+
+def test_a_waves_offboardings_run_whatever_the_decision() -> None:
+    payload = {"workspace": "w1", "members": ["m1", "m2"]}
+    for approved in (True, False):
+        jobs = builders.after_decision("wave", "wave:w1", 9, payload, approved=approved)
+
+        assert [(job.function, job.args) for job in jobs] == [
+            ("offboard_member", ("w1", "m1")),
+            ("offboard_member", ("w1", "m2")),
+        ]

@@ -16,7 +16,6 @@ from trellis.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from jobs.queue import Job
     from membership.models import PendingApproval
 
 
@@ -68,22 +67,9 @@ def approvals_approve(cli: CliContext, approval_id: int) -> None:
     """Approve: a held plan's scope is reconciled again, and the plan goes ahead if it takes access
     from no one beyond those it named; a wave's offboardings run; an account deactivation is carried
     out."""
-    from jobs import builders
-    from membership.approvals import decide
-
-    settings = cli.settings
-    approval = in_store(
-        settings, lambda session: decide(session, approval_id, approve=True, by="operator:cli")
-    )
-    if approval.kind == "scim_deactivate":
-        jobs, outcome = [builders.deactivate_account(approval_id)], "the account is deactivated"
-    elif approval.kind == "wave":
-        jobs, outcome = wave_offboardings(approval), "their offboardings run"
-    else:
-        kind, _, subject = approval.scope.partition(":")
-        jobs = [builders.reconcile_approved(builders.scope_kind(kind), subject, approval_id)]
-        outcome = "it is reconciled again"
-    with_queue(settings, lambda queue: queue.enqueue_many(jobs))
+    approval = decide_and_follow(cli.settings, approval_id, approve=True)
+    outcomes = {"scim_deactivate": "the account is deactivated", "wave": "their offboardings run"}
+    outcome = outcomes.get(approval.kind, "it is reconciled again")
     click.echo(f"approval {approval_id} approved: {approval.scope}: {outcome}")
 
 
@@ -93,23 +79,24 @@ def approvals_approve(cli: CliContext, approval_id: int) -> None:
 def approvals_reject(cli: CliContext, approval_id: int) -> None:
     """Reject: a held plan is not applied, nor held again until the state it was computed from
     changes; a wave's people stay on their boards (mirroring, the store lets them go)."""
-    from membership.approvals import decide
-
-    settings = cli.settings
-    approval = in_store(
-        settings, lambda session: decide(session, approval_id, approve=False, by="operator:cli")
-    )
-    if approval.kind == "wave":
-        with_queue(settings, lambda queue: queue.enqueue_many(wave_offboardings(approval)))
+    decide_and_follow(cli.settings, approval_id, approve=False)
     click.echo(f"approval {approval_id} rejected")
 
 
-def wave_offboardings(approval: PendingApproval) -> list[Job]:
-    """The held offboardings of a decided wave, queued again: each follows the decision."""
+def decide_and_follow(settings: Settings, approval_id: int, *, approve: bool) -> PendingApproval:
+    """Record the decision, then queue what it sets going (`jobs.builders.after_decision`)."""
     from jobs import builders
+    from membership.approvals import decide
 
-    workspace, reason = approval.payload["workspace"], f"approval {approval.id}"
-    return [builders.offboard_member(workspace, member, reason) for member in approval.payload["members"]]
+    approval = in_store(
+        settings, lambda session: decide(session, approval_id, approve=approve, by="operator:cli")
+    )
+    jobs = builders.after_decision(
+        approval.kind, approval.scope, approval.id, approval.payload, approved=approve
+    )
+    if jobs:
+        with_queue(settings, lambda queue: queue.enqueue_many(jobs))
+    return approval
 
 
 @main.group("dead-letters")

@@ -183,6 +183,14 @@ class LimiterPolicy:
     pause_cap: float = 60.0
 
 
+@dataclass(frozen=True)
+class LimitUse:
+    name: str
+    used: int  # permits in the window that ends now
+    maximum: int
+    window: float
+
+
 @dataclass
 class LimiterStats:
     permits: int = 0
@@ -200,6 +208,7 @@ class Limiter:
         self.namespace = namespace
         self.policy = policy or LimiterPolicy()
         self.stats = LimiterStats()
+        self.redis = redis
         self._acquire = redis.register_script(ACQUIRE_SCRIPT)
         self._complete = redis.register_script(COMPLETE_SCRIPT)
         self._pause = redis.register_script(PAUSE_SCRIPT)
@@ -211,6 +220,7 @@ class Limiter:
         # be re-stamped.
         self._restamps: dict[tuple[str, ...], list[tuple[str, float]]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._known: dict[tuple[str, ...], list[Limit]] = {}  # every set of limits asked for, for `use`
 
     @property
     def events_key(self) -> str:
@@ -228,6 +238,7 @@ class Limiter:
         """Hold a permit of every limit for one request; the request runs inside the block."""
         permit_id = self._prefix + str(next(self._ids))
         keys = tuple(self.bucket(limit) for limit in limits)
+        self._known[keys] = limits
         started = time.monotonic()
         async with self._gates[priority]:
             while True:
@@ -310,6 +321,23 @@ class Limiter:
         """What callers may use of a limit: all of it but the safety margin. Bulk callers also leave
         `bulk_reserve` of it once an event caller had to wait (the script knows whether one did)."""
         return max(1, limit.maximum - self.policy.safety_margin)
+
+    async def use(self) -> list[LimitUse]:
+        """Each limit this process has asked permits of, and how many permits the window ending now holds
+        (those of every process), on Redis's clock: what the console shows as the limiter's use."""
+        limits = {limit.name: limit for known in self._known.values() for limit in known}
+        if not limits:
+            return []
+        seconds, micros = await self.redis.time()
+        now = seconds * 1000 + micros // 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for limit in limits.values():
+                pipe.zcount(self.bucket(limit), f"({now - int(limit.window * 1000)}", "+inf")
+            counts = await pipe.execute()
+        return [
+            LimitUse(limit.name, int(used), limit.maximum, limit.window)
+            for limit, used in zip(limits.values(), counts, strict=True)
+        ]
 
     async def pause_for_429(self) -> float:
         """Trello said 429: every worker holds off, longer each time it happens again soon after."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs import builders
+from jobs import builders, status
 from jobs.deadletters import DeadLetters
 from jobs.queue import JobQueue
+from jobs.status import StatusBoard
 from membership import outbox
 from membership.database import Database
 from membership.workspaces import linked_organizations, open_linked_boards
@@ -45,6 +46,9 @@ async def request_resync(
         await scopes.mark(scope, reason=reason, bulk=True)
     request.changes = await sweep_outbox(database, queue)
     await queue.enqueue(builders.ensure_webhooks(reason))
+    await StatusBoard(queue.redis).publish(
+        status.RESYNC, reason=reason, scopes=len(request.scopes), changes=len(request.changes)
+    )
     return request
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from dataclasses import asdict
 from typing import Any
 
 import structlog
@@ -13,14 +14,18 @@ from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 from prometheus_client import start_http_server
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from jobs import status
 from jobs.builders import LEGACY_NAMES
 from jobs.connection import connect
 from jobs.queue import JobQueue, deserialize, serialize
+from jobs.status import StatusBoard
 from membership.database import Database, is_sqlite, migrate
 from workers import metrics
 from workers.outside.clients import build_clients
+from workers.outside.limiter import Limiter
 from workers.runtime import functions
 from workers.runtime.config import JobRules, WorkerConfig
 from workers.runtime.context import CONTEXT_KEY, WorkerContext, context_of
@@ -104,6 +109,23 @@ async def repair_lapsed_scopes(scopes: Scopes) -> None:
             log.warning("lapsed scopes not checked", error=type(exc).__name__)
 
 
+LIMITER_USE_EVERY = 5.0  # seconds between two reports of the limiter's use to the status board
+
+
+async def publish_limiter_use(limiter: Limiter, redis: Redis, every: float = LIMITER_USE_EVERY) -> None:
+    """Tell the status board how much of each limit the window holds, every few seconds, for the console.
+    Every worker writes the same figures (the window is shared): the latest write is as good as any."""
+    board = StatusBoard(redis)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            uses = await limiter.use()
+            if uses:
+                await board.publish(status.LIMITER, limits=[asdict(use) for use in uses])
+        except Exception as exc:  # Redis away for a moment: the next round tries again
+            log.warning("limiter use not published", error=type(exc).__name__)
+
+
 def arq_pool(config: WorkerConfig) -> ArqRedis:
     """arq's client, made by our `connect` so that it follows a Sentinel failover like every other part;
     it encodes the jobs arq enqueues itself (cron runs) as JSON, as ours are."""
@@ -151,6 +173,8 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
             departures=Departures(ctx["redis"], config.waves),
         )
         background.append(asyncio.create_task(repair_lapsed_scopes(context_of(ctx).scopes)))
+        limiter = context_of(ctx).clients.limiter
+        background.append(asyncio.create_task(publish_limiter_use(limiter, ctx["redis"])))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         """Release what on_startup made; safe to call twice (arq skips it when Redis is gone, and

@@ -233,3 +233,22 @@ async def test_safety_margin_keeps_permits_unused(redis_client: Redis) -> None:
 async def _take(limiter: Limiter, limit: Limit) -> None:
     async with limiter.permit([limit]):
         pass
+
+
+async def test_use_counts_every_processs_permits_in_the_window_that_ends_now(redis_client: Redis) -> None:
+    limit = Limit("use-test", 10, 0.5)
+    first, second = Limiter(redis_client, NAMESPACE), Limiter(redis_client, NAMESPACE)
+    for limiter in (first, second, second):
+        async with limiter.permit([limit]):
+            pass
+
+    now = await first.use()
+    await asyncio.sleep(0.6)
+    later = await first.use()
+
+    assert [(u.name, u.used, u.maximum, u.window) for u in now] == [("use-test", 3, 10, 0.5)]
+    assert [u.used for u in later] == [0]
+
+
+async def test_use_of_a_limiter_that_was_never_asked_is_empty(redis_client: Redis) -> None:
+    assert await Limiter(redis_client, NAMESPACE).use() == []

@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from jobs import status
+from jobs.status import StatusBoard
 from membership import retention
 from workers import metrics
 from workers.outside.errors import RemoteError
@@ -91,6 +93,10 @@ async def ensure_webhooks(ctx: dict[str, Any], reason: str = "") -> str:
     if not callback_url:
         return "no callback URL configured (TRELLIS_CALLBACK_URL): nothing to register"
     report = await webhooks.ensure_webhooks(context.trello, context.database, callback_url)
+    await StatusBoard(context.queue.redis).publish(
+        status.WEBHOOKS, ok=len(report.ok), created=len(report.created), reactivated=len(report.reactivated),
+        failed=len(report.failed), gone=len(report.gone),
+    )  # fmt: skip
     for board in report.gone:
         await context.scopes.mark(Scope("board", board), reason=f"{reason or 'webhook check'}: board gone")
     if report.reactivated:
