@@ -119,6 +119,19 @@ async def authenticate(session: AsyncSession, plain: str) -> User | None:
     return await session.scalar(statement)
 
 
+async def active_token(session: AsyncSession, plain: str) -> ApiToken | None:
+    """The token record of a plain token, or None for an unknown or revoked one."""
+    return await session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
+    )
+
+
+async def token_holder(session: AsyncSession, token_id: int) -> User | None:
+    """The user of a token still active: what a console session signed in with that token stands on."""
+    token = await session.get(ApiToken, token_id)
+    return None if token is None or token.revoked_at is not None else await session.get(User, token.user_id)
+
+
 @dataclass(frozen=True)
 class OrganizationSummary:
     organization: Organization

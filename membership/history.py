@@ -8,7 +8,7 @@ about someone Trellis never linked to a user (a guest, someone offboarded) carry
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -122,17 +122,23 @@ class Names:
 
     users: dict[int, str]  # user id -> name, else email
     boards: dict[int, str]  # board id -> name
+    handles: dict[int, str] = field(default_factory=dict)  # user id -> what finds them again (`find_person`)
 
 
 async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     """The names of the users and boards `entries` are about, in two reads (gone ones stay ids)."""
     user_ids = {e.user_id for e in entries if e.user_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
-    users = (await session.execute(select(User.id, User.name, User.email).where(User.id.in_(user_ids)))).all()
+    users = (
+        await session.execute(
+            select(User.id, User.name, User.email, User.trello_member_id).where(User.id.in_(user_ids))
+        )
+    ).all()
     boards = (await session.execute(select(Board.id, Board.name).where(Board.id.in_(board_ids)))).all()
     return Names(
-        users={id_: name or email or f"user {id_}" for id_, name, email in users},
+        users={id_: name or email or f"user {id_}" for id_, name, email, _ in users},
         boards={id_: name for id_, name in boards},
+        handles={id_: str(email or member) for id_, _, email, member in users if email or member},
     )
 
 
@@ -182,6 +188,7 @@ async def history(session: AsyncSession, where: AuditFilter, *, limit: int = 100
 class StoredAccess:
     """A person's membership of one organization as the store has it, and the boards it gives access to."""
 
+    organization_id: int
     organization: str
     trello_org_id: str | None
     role: str
@@ -211,7 +218,7 @@ async def access_now(
             for board in (await session.scalars(statement)).all()
         }
         found.append(
-            StoredAccess(organization.name, organization.trello_org_id, membership.role,
+            StoredAccess(organization.id, organization.name, organization.trello_org_id, membership.role,
                          {name: access for name, access in boards.items() if access != "none"})
         )  # fmt: skip
     return found

@@ -18,6 +18,10 @@ class Page(Generic[T]):
     limit: int
     offset: int
 
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
 
 async def paginate(session: AsyncSession, statement: Select[Any], limit: int, offset: int) -> Page[Any]:
     """One page of `statement` (already ordered) and the count of all its rows."""

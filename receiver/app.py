@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobs.connection import RedisTarget, connect
@@ -24,6 +24,8 @@ from membership.database import Database, is_sqlite, migrate
 from receiver.api.errors import EXCEPTION_HANDLERS
 from receiver.api.handlers import MembershipApi
 from receiver.api.openapi import openapi_document
+from receiver.console.app import Console, ConsoleConfig
+from receiver.console.headers import SecurityHeaders
 from receiver.health import Readiness, healthz
 from receiver.metrics import ReceiverMetrics
 from receiver.webhooks import WEBHOOK_PATH, TrelloWebhookEndpoint, WebhookConfig
@@ -60,6 +62,7 @@ class ReceiverConfig:
     webhook: WebhookConfig | None = None  # None: no webhook endpoint (no secret or callback URL)
     invite_ttl: timedelta = timedelta(days=14)  # an invite older than this answers as an unknown one
     metrics_token: str | None = field(default=None, repr=False)  # set: /metrics wants it as a bearer token
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 def create_app(config: ReceiverConfig) -> ReceiverApp:
@@ -91,8 +94,10 @@ def create_app(config: ReceiverConfig) -> ReceiverApp:
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(document)
 
-    routes = MembershipApi(database, queue, invite_ttl=config.invite_ttl).routes()
+    console = Console(config.console, database, queue, redis, config.invite_ttl)
+    routes: list[BaseRoute] = list(MembershipApi(database, queue, invite_ttl=config.invite_ttl).routes())
     routes += [
+        Mount("/console", app=SecurityHeaders(console.app())),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", Readiness({"redis": redis.ping, "store": database.ping}).respond, methods=["GET"]),
@@ -104,6 +109,11 @@ def create_app(config: ReceiverConfig) -> ReceiverApp:
         if webhook is None:
             log.warning(
                 "webhooks disabled", reason="TRELLIS_TRELLO_SECRET and TRELLIS_CALLBACK_URL are both needed"
+            )
+        if config.console.secret is None:
+            log.warning(
+                "console sessions end when this receiver stops",
+                reason="TRELLIS_CONSOLE_SECRET is not set (set it, the same for every receiver)",
             )
         if is_sqlite(config.database_url):
             await migrate(config.database_url)

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     notify_url: SecretStr | None = None
     # When set, the receiver's /metrics answers only "Authorization: Bearer <this>".
     metrics_token: SecretStr | None = None
+    # Signs the web console's session cookies: the same for every receiver. Unset, each receiver makes
+    # one of its own, and console sessions end when it stops.
+    console_secret: SecretStr | None = None
+    # A console session ends this long after sign-in.
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
     database_url: str = "sqlite+aiosqlite:///trellis.db"
     queue_name: str = "trellis:queue"
 
@@ -276,6 +281,7 @@ class Settings(BaseSettings):
             self.redis_password,
             self.redis_sentinel_password,
             self.metrics_token,
+            self.console_secret,
             self.notify_url,
         )
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from receiver.app import ReceiverConfig, create_app
+from receiver.console.app import ConsoleConfig
 from receiver.webhooks import WebhookConfig
 from trellis.settings import Settings
 from workers.outside.clients import ClientsConfig, ScimConfig, TrelloConfig
@@ -42,6 +43,16 @@ def receiver_config(settings: Settings) -> ReceiverConfig:
         webhook=webhook_config(settings),
         invite_ttl=timedelta(days=settings.invite_ttl_days),
         metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+        console=console_config(settings),
+    )
+
+
+def console_config(settings: Settings) -> ConsoleConfig:
+    return ConsoleConfig(
+        secret=settings.console_secret.get_secret_value() if settings.console_secret else None,
+        session_lifetime=timedelta(hours=settings.console_session_hours),
+        # Behind an HTTPS public URL the cookie is Secure even where the proxy speaks plain HTTP to us.
+        always_secure=(settings.callback_url or "").startswith("https://"),
     )
 
 

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jobs import builders
 from jobs.queue import JobQueue
 from membership import board_views, history, invites, members, outbox
 from membership.database import Database
@@ -45,6 +44,7 @@ from receiver.api.schemas import (
     page_out,
 )
 from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
+from receiver.handoff import hand_to_workers
 
 log = structlog.get_logger("receiver.api")
 
@@ -249,26 +249,13 @@ class MembershipApi:
         structlog.contextvars.bind_contextvars(request_id=request_id[:64])
         async with self.database.transaction() as session:
             yield session, cause
-        await self.hand_to_workers(outbox.added_in(session))
+        await hand_to_workers(self.queue, outbox.added_in(session))
 
     @asynccontextmanager
     async def organization_call(self, request: Request) -> AsyncIterator[tuple[AsyncSession, Caller, str]]:
         async with self.call(request) as (session, cause):
             user = await authenticated_user(session, request)
             yield session, await organization_caller(session, user), cause
-
-    async def hand_to_workers(self, change_ids: list[int]) -> None:
-        """One job a change. A change whose job cannot be queued now stays pending in the outbox, which
-        the workers sweep: it is late, never lost."""
-        if not change_ids:
-            return
-        jobs = [builders.push_member_change(change_id) for change_id in change_ids]
-        try:
-            await self.queue.enqueue_many(jobs)
-        except Exception as exc:
-            log.warning(
-                "member changes left for the outbox sweep", changes=change_ids, error=type(exc).__name__
-            )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
