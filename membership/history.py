@@ -117,44 +117,68 @@ async def organization_audit(
 
 
 @dataclass(frozen=True)
+class Known:
+    label: str  # a name, else an email, else an id
+    handle: str | None  # what finds the person again (`find_person`): their email, else Trello member id
+
+
+@dataclass(frozen=True)
 class Names:
     """What people and boards are called, for entries that name them by id."""
 
-    users: dict[int, str]  # user id -> name, else email
-    boards: dict[int, str]  # board id -> name
-    handles: dict[int, str] = field(default_factory=dict)  # user id -> what finds them again (`find_person`)
+    users: dict[int, Known] = field(default_factory=dict)  # by user id
+    members: dict[str, Known] = field(default_factory=dict)  # by Trello member id, for users linked to one
+    boards: dict[int, str] = field(default_factory=dict)  # board id -> name
+
+    def person(self, entry: AuditEntry) -> Known | None:
+        """Whom the entry is about: by user if it names one, else by the Trello member it names (an
+        entry Trellis wrote about a Trello operation), by name wherever the store knows it."""
+        if entry.user_id is not None:
+            return self.users.get(entry.user_id, Known(f"user {entry.user_id}", None))
+        if entry.trello_member_id is not None:
+            member = entry.trello_member_id
+            return self.members.get(member, Known(f"Trello member {member}", member))
+        return None
+
+    def board(self, entry: AuditEntry) -> str | None:
+        if entry.board_id is None:
+            return None
+        return self.boards.get(entry.board_id, f"board {entry.board_id}")
 
 
 async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
-    """The names of the users and boards `entries` are about, in two reads (gone ones stay ids)."""
+    """The names of the people and boards `entries` are about, in two reads (gone ones stay ids)."""
     user_ids = {e.user_id for e in entries if e.user_id is not None}
+    member_ids = {e.trello_member_id for e in entries if e.user_id is None and e.trello_member_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
     users = (
         await session.execute(
-            select(User.id, User.name, User.email, User.trello_member_id).where(User.id.in_(user_ids))
+            select(User.id, User.name, User.email, User.trello_member_id).where(
+                or_(User.id.in_(user_ids), User.trello_member_id.in_(member_ids))
+            )
         )
     ).all()
     boards = (await session.execute(select(Board.id, Board.name).where(Board.id.in_(board_ids)))).all()
+    known = {id_: Known(name or email or f"user {id_}", email or member)
+             for id_, name, email, member in users}  # fmt: skip
     return Names(
-        users={id_: name or email or f"user {id_}" for id_, name, email, _ in users},
+        users=known,
+        members={member: known[id_] for id_, _, _, member in users if member is not None},
         boards={id_: name for id_, name in boards},
-        handles={id_: str(email or member) for id_, _, email, member in users if email or member},
     )
+
+
+def action_words(action: str) -> str:
+    """An entry's action as words: `board_access_synced` and `RemoveFromTrello` alike."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", action).replace("_", " ").lower()
 
 
 def entry_line(entry: AuditEntry, names: Names | None = None) -> str:
     """One line: when, what, about whom and which board, by whom, and the cause; people and boards by
     name where `names` has them."""
-    names = names or Names({}, {})
-    person = ""
-    if entry.user_id is not None:
-        person = names.users.get(entry.user_id, f"user {entry.user_id}")
-    elif entry.trello_member_id is not None:
-        person = f"Trello member {entry.trello_member_id}"
-    board = (
-        "" if entry.board_id is None else f"on {names.boards.get(entry.board_id, f'board {entry.board_id}')}"
-    )
-    subject = " ".join(part for part in (person, board) if part)
+    names = names or Names()
+    person, board = names.person(entry), names.board(entry)
+    subject = " ".join(part for part in (person and person.label, board and f"on {board}") if part)
     subject = subject or f"{entry.entity} {entry.entity_id or ''}".strip()
     return (
         f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:36} by {entry.actor}  cause: {entry.cause}"

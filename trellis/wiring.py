@@ -49,7 +49,7 @@ def receiver_config(settings: Settings) -> ReceiverConfig:
 
 def console_config(settings: Settings) -> ConsoleConfig:
     return ConsoleConfig(
-        secret=settings.console_secret.get_secret_value() if settings.console_secret else None,
+        secret=(settings.console_secret.get_secret_value() if settings.console_secret else "") or None,
         session_lifetime=timedelta(hours=settings.console_session_hours),
         # Behind an HTTPS public URL the cookie is Secure even where the proxy speaks plain HTTP to us.
         always_secure=(settings.callback_url or "").startswith("https://"),

@@ -34,6 +34,7 @@ from membership import outbox
 from membership.database import Database
 from membership.directory import active_token, token_holder
 from membership.errors import Forbidden, RuleViolation
+from membership.history import action_words
 from membership.models import Organization, User, as_utc
 from membership.rules import require_admin
 from receiver.api.auth import organization_caller
@@ -86,6 +87,7 @@ class Console:
         self.sessions = Sessions(secret, config.session_lifetime, always_secure=config.always_secure)
         templates = Jinja2Templates(directory=TEMPLATES)
         templates.env.filters["when"] = when
+        templates.env.filters["action_words"] = action_words
         self.services = Services(templates, queue, redis, invite_ttl)
 
     def app(self) -> Starlette:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -84,3 +86,25 @@ def test_run_without_credentials_plays_the_demo_and_stopping_leaves_no_process(
     assert "playing the demo" in log.read_text()
     time.sleep(0.5)
     assert not [pid for pid in children if alive(pid)]
+
+
+def test_the_demo_prints_a_console_and_a_token_that_signs_in_to_its_story(
+    redis_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "run.log"
+    with demo_running(redis_url, log):
+        found = re.search(r"The web console: (\S+) \(sign in with (\S+)\)", log.read_text())
+        assert found is not None, log.read_text()
+        console, token = found.groups()
+        with httpx.Client(base_url=console, follow_redirects=False) as browser:
+            form = browser.get("sign-in")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None
+            signed_in = browser.post("sign-in", data={"csrf": csrf.group(1), "token": token})
+            audit = browser.get("audit", params={"person": "annie.easley@acme.example"})
+
+    assert signed_in.status_code == 303
+    assert audit.status_code == 200
+    told = re.findall(r"<td>([a-z ]+)</td>", audit.text)  # the story as the audit log tells it, newest first
+    story = ["invite created", "invite accepted", "role changed", "member offboarded"]
+    assert [action for action in reversed(told) if action in story] == story

@@ -122,10 +122,13 @@ def _run(settings: Settings, tmp: Path, exit_after: bool, console: Console) -> i
         console.print(
             f"emulator {emulator}, receiver {receiver}, worker pid {worker_process.pid}, store {store}"
         )
-        asyncio.run(tell(settings.model_copy(update=_overrides(env)), emulator, receiver, store, console))
+        story_settings = settings.model_copy(update=_overrides(env))
+        token = asyncio.run(tell(story_settings, emulator, receiver, store, console))
         if exit_after:
             return 0
-        console.print("\nThe services keep running for you to look around; Ctrl-C stops them all.")
+        # Unwrapped, so that the URL and the token can be copied whole.
+        console.print(f"\nThe web console: {receiver}/console/ (sign in with {token})", soft_wrap=True)
+        console.print("The services keep running for you to look around; Ctrl-C stops them all.")
         while all(p.poll() is None for p in (emulator_process, receiver_process, worker_process)):
             time.sleep(0.5)
         raise DemoFailed("a service stopped; its log was in " + str(tmp))

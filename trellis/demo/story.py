@@ -50,7 +50,8 @@ class Scene:
     boards: dict[str, str]  # name -> Trello id
 
 
-async def tell(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> None:
+async def tell(settings: Settings, emulator: str, receiver: str, store: str, console: Console) -> str:
+    """Tell the story; the owner's token for the web console, where it can be watched as it happens."""
     # The story speaks for itself; the services' logs are in their files.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.secret_values())
     redis = connect(settings.redis_target(), timeout=5)
@@ -67,6 +68,12 @@ async def tell(settings: Settings, emulator: str, receiver: str, store: str, con
             boards = {b["name"]: b["id"] for b in state["boards"]}
             scene = Scene(admin, api, trello, database, console, state["workspaces"][0], boards)
             await _adopt(scene, receiver, len(state["boards"]))
+            token = await _console_token(database)
+            console.print(
+                f"Watch it in the web console: [bold]{receiver}/console/[/bold], signed in with the owner's "
+                f"token [bold]{token}[/bold]",
+                soft_wrap=True,
+            )
             owner, member_id, membership_id = await _invite(scene)
             await _promote(scene, owner, member_id, membership_id)
             await _added_by_hand(scene, member_id)
@@ -75,6 +82,7 @@ async def tell(settings: Settings, emulator: str, receiver: str, store: str, con
             console.rule("The end")
             await _final(admin, receiver, member_id, console)
             await _audited(database, console)
+            return token
     finally:
         await clients.aclose()
         await database.dispose()
@@ -189,6 +197,13 @@ async def _guest(scene: Scene, owner: dict[str, str]) -> None:
         f"GET /organizations/me/boards/{marketing}: Gus Guest listed under guests (workspace_member:"
         " false). Mirroring keeps a guest; in enforce mode (authority local) Trellis would remove them"
     )
+
+
+async def _console_token(database: Database) -> str:
+    """A membership-API token of the workspace's owner, to sign in to the console with."""
+    async with database.transaction() as session:
+        _, token = await create_token(session, OWNER)
+    return token
 
 
 async def _tokens(database: Database) -> tuple[dict[str, str], dict[str, str]]:

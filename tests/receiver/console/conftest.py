@@ -44,6 +44,8 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 async def sign_in(console: httpx.AsyncClient, person: Person) -> httpx.Response:
+    """A fresh sign-in (whoever was signed in before)."""
+    console.cookies.clear()
     form = await console.get("/console/sign-in")
     return await console.post("/console/sign-in", data={"csrf": csrf_of(form), "token": person.token})
 
