@@ -8,19 +8,16 @@ refusal's (403, 404, 409, 422) and the reason next to the field that caused it.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
-from urllib.parse import parse_qsl, quote
 
 import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
@@ -32,33 +29,18 @@ from starlette.templating import Jinja2Templates
 from jobs.queue import JobQueue
 from membership import outbox
 from membership.database import Database
-from membership.directory import active_token, token_holder
 from membership.errors import Forbidden, RuleViolation
 from membership.history import action_words
-from membership.models import Organization, User, as_utc
-from membership.rules import require_admin
-from receiver.api.auth import organization_caller
-from receiver.bodies import BodyTooLarge, ClientGone, read_bounded
+from membership.models import as_utc
 from receiver.console import approvals, audit, dead_letters, members, overview
-from receiver.console.calls import (
-    FLASH_COOKIE,
-    STATIC,
-    TEMPLATES,
-    Action,
-    Call,
-    Done,
-    Operator,
-    Page,
-    Problems,
-    Services,
-    render,
-)
-from receiver.console.sessions import PATH, ConsoleSession, Sessions, anonymous
+from receiver.console.calls import STATIC, TEMPLATES, Action, Call, Done, Page, Problems, Services, render
+from receiver.console.forms import FORGED_FORM, csrf_matches, flash, problems_of, read_form
+from receiver.console.sessions import ConsoleSession, Sessions
+from receiver.console.signing import SignIn, SignInAgain, operator_of
 from receiver.handoff import hand_to_workers
 
 log = structlog.get_logger("receiver.console")
 
-MAX_FORM_BYTES = 64 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
 R = TypeVar("R", Response, Done)
 FieldOf = Callable[[Request], str]
@@ -73,10 +55,6 @@ class ConsoleConfig:
     always_secure: bool = False  # Secure cookies even over plain HTTP (the public URL is HTTPS)
 
 
-class SignInAgain(Exception):
-    """No session, an expired one, or one whose token was revoked."""
-
-
 class Console:
     def __init__(
         self, config: ConsoleConfig, database: Database, queue: JobQueue, redis: Redis, invite_ttl: timedelta
@@ -89,6 +67,7 @@ class Console:
         templates.env.filters["when"] = when
         templates.env.filters["action_words"] = action_words
         self.services = Services(templates, queue, redis, invite_ttl)
+        self.signing = SignIn(database, self.sessions, templates)
 
     def app(self) -> Starlette:
         def member_field(name: str) -> FieldOf:
@@ -104,8 +83,8 @@ class Console:
         return Starlette(
             routes=[
                 Route("/", self.page(overview.show)),
-                Route("/sign-in", self.sign_in, methods=["GET", "POST"]),
-                post("/sign-out", self.sign_out),
+                Route("/sign-in", self.signing.sign_in, methods=["GET", "POST"]),
+                post("/sign-out", self.signing.sign_out),
                 Route("/members", self.page(members.show)),
                 post("/members/invite", form(members.invite, members.show, lambda _: "invite")),
                 post("/invites/{invite_id:id}/revoke",
@@ -157,10 +136,22 @@ class Console:
             if isinstance(done, Response):
                 return done
             response: Response = RedirectResponse(done.then, status_code=303)
-            flash(response, done.message)
+            flash(response, await self.follow_up(done))
             return response
 
         return endpoint
+
+    async def follow_up(self, done: Done) -> str:
+        """Queue the jobs a committed change asked for; the message for the operator, which says so if
+        they could not be queued (the change is recorded, what it sets going is not)."""
+        if not done.jobs:
+            return done.message
+        try:
+            await self.queue.enqueue_many(done.jobs)
+        except Exception as exc:
+            log.warning("console: follow-up jobs not queued", jobs=len(done.jobs), error=type(exc).__name__)
+            return f"{done.message} But its follow-up could not be queued (Redis did not answer)."
+        return done.message
 
     async def serve(self, request: Request, work: Callable[[Call], Awaitable[Response]]) -> Response:
         session = self.sessions.read(request)
@@ -179,12 +170,12 @@ class Console:
         form: ImmutableMultiDict[str, str] | None = None,
     ) -> R | Response:
         """`work` in one transaction, for the session's operator; then the changes it made go to the
-        workers, with the jobs it asked for."""
+        workers."""
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         cause = f"console:{request.method} {request.url.path} request:{request_id[:64]}"
         async with self.database.transaction() as store:
             try:
-                operator = await self.operator(store, session)
+                operator = await operator_of(store, session)
             except SignInAgain:
                 response = self.to_sign_in(request)
                 self.sessions.clear(response)
@@ -196,130 +187,13 @@ class Console:
             )
             result = await work(call)
         await hand_to_workers(self.queue, outbox.added_in(store))
-        if isinstance(result, Done) and result.jobs:
-            await self.queue.enqueue_many(result.jobs)
         return result
-
-    async def operator(self, store: AsyncSession, session: ConsoleSession) -> Operator:
-        assert session.token_id is not None
-        user = await token_holder(store, session.token_id)
-        if user is None:
-            raise SignInAgain
-        return await operator_of(store, user)
-
-    # Signing in and out
-
-    async def sign_in(self, request: Request) -> Response:
-        session = self.sessions.read(request)
-        if request.method == "GET":
-            if session is not None and session.signed_in:
-                return RedirectResponse("/console/", status_code=303)
-            return self.sign_in_page(request, session or anonymous(), Problems())
-        form = await read_form(request)
-        if isinstance(form, Response):
-            return form
-        if session is None or not csrf_matches(form, session):
-            return self.sign_in_page(request, anonymous(), Problems(403, {"token": EXPIRED_SIGN_IN}))
-        async with self.database.transaction() as store:
-            token = await active_token(store, form.get("token", "").strip())
-            if token is None:
-                problems = Problems(401, {"token": NO_SUCH_TOKEN})
-                return self.sign_in_page(request, session, problems)
-            try:
-                user = await token_holder(store, token.id)
-                assert user is not None
-                operator = await operator_of(store, user)
-            except Forbidden as exc:
-                return self.sign_in_page(request, session, Problems(403, {"token": str(exc)}))
-        log.info("console: signed in", user=operator.user.id, organization=operator.organization.id)
-        response = RedirectResponse("/console/", status_code=303)
-        # A new CSRF token with the new session: one seen before sign-in is worth nothing after.
-        self.sessions.write(response, request, ConsoleSession(csrf=anonymous().csrf, token_id=token.id))
-        return response
-
-    def sign_in_page(self, request: Request, session: ConsoleSession, problems: Problems) -> Response:
-        response = render(self.services.templates, request, "sign_in.html", problems.status, operator=None,
-                          csrf=session.csrf, problems=problems)  # fmt: skip
-        self.sessions.write(response, request, session)
-        return response
-
-    async def sign_out(self, request: Request) -> Response:
-        session = self.sessions.read(request)
-        form = await read_form(request)
-        if isinstance(form, Response):
-            return form
-        if session is None or not csrf_matches(form, session):
-            return self.refusal(request, 403, FORGED_FORM)
-        response = RedirectResponse("/console/sign-in", status_code=303)
-        self.sessions.clear(response)
-        flash(response, "Signed out.")
-        return response
 
     def to_sign_in(self, request: Request) -> Response:
         return RedirectResponse("/console/sign-in", status_code=303)
 
     def refusal(self, request: Request, status: int, reason: str) -> Response:
         return render(self.services.templates, request, "refused.html", status, operator=None, reason=reason)
-
-
-NOT_AN_ADMIN_PREFIX = "The console is for"
-FORGED_FORM = (
-    "This form did not carry the console's token for your session (it came from elsewhere, or the session "
-    "changed since the page was loaded). Nothing was changed: load the page again and retry."
-)
-EXPIRED_SIGN_IN = "The sign-in form had expired: it is fresh now, please paste the token again."
-NO_SUCH_TOKEN = (
-    "No active token matches. Create one with `trellis tokens create EMAIL` (a revoked token no longer "  # noqa: S105
-    "signs in)."
-)
-
-
-async def operator_of(store: AsyncSession, user: User) -> Operator:
-    """The user as an owner or admin of their active organization; Forbidden for anyone else."""
-    try:
-        caller = await organization_caller(store, user)
-        require_admin(caller.actor)
-    except Forbidden:
-        raise Forbidden(
-            f"{NOT_AN_ADMIN_PREFIX} owners and admins of an organization, and {user.email or 'this user'} "
-            "is not one in their active organization."
-        ) from None
-    organization = await store.get(Organization, caller.organization_id)
-    assert organization is not None  # the caller's membership guarantees it
-    return Operator(user, organization, caller.actor)
-
-
-async def read_form(request: Request) -> ImmutableMultiDict[str, str] | Response:
-    """A url-encoded form, bounded like every body the receiver reads."""
-    try:
-        raw = await read_bounded(request.scope["headers"], request.receive, MAX_FORM_BYTES)
-    except BodyTooLarge:
-        return Response("form too large", status_code=413)
-    except ClientGone:
-        return Response(status_code=400)
-    return ImmutableMultiDict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-def csrf_matches(form: ImmutableMultiDict[str, str], session: ConsoleSession) -> bool:
-    return hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode())
-
-
-def problems_of(exc: Exception, field_key: str, form: ImmutableMultiDict[str, str]) -> Problems:
-    """A refusal as the page shows it: the rule's status and message, next to the field it concerns."""
-    values = {key: value for key, value in form.items() if key != "csrf"}
-    if isinstance(exc, RuleViolation):
-        return Problems(exc.status, {field_key: exc.message}, values)
-    assert isinstance(exc, ValidationError)
-    by_field = {}
-    for error in exc.errors(include_url=False, include_input=False):
-        name = ".".join(str(part) for part in error["loc"])
-        by_field[f"{field_key}.{name}" if name else field_key] = error["msg"]
-    return Problems(422, by_field, values)
-
-
-def flash(response: Response, message: str) -> None:
-    """The message the next page shows, once (the form that left it redirected there)."""
-    response.set_cookie(FLASH_COOKIE, quote(message), max_age=60, path=PATH, httponly=True, samesite="strict")
 
 
 def when(moment: datetime | float | None) -> str:
