@@ -80,11 +80,15 @@ async def _view(session: AsyncSession, approval: PendingApproval, people: dict[s
     else:
         losing = set(payload.get("losing", []))
         changes = [_change(op, people, losing) for op in payload.get("operations", [])]
+    subject, trello_id = await _subject(session, approval.scope), approval.scope.partition(":")[2]
     return ApprovalView(
         id=approval.id,
         kind=approval.kind,
-        subject=await _subject(session, approval.scope),
-        held_because=approval.summary,
+        subject=subject,
+        # The guard's summary names the board by its Trello id: by name here, as the heading does.
+        held_because=approval.summary.replace(f"board {trello_id}", subject)
+        if trello_id
+        else approval.summary,
         created_at=approval.created_at,
         changes=changes,
     )

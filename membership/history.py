@@ -140,6 +140,15 @@ class Names:
             return self.members.get(member, Known(f"Trello member {member}", member))
         return None
 
+    def actor(self, entry: AuditEntry) -> str:
+        """Who made the change, as a person reads it: a user by name, Trellis's own work as Trellis's."""
+        kind, _, rest = entry.actor.partition(":")
+        if kind == "user" and rest.isdigit() and int(rest) in self.users:
+            return self.users[int(rest)].label
+        if kind == "system":
+            return f"Trellis ({rest})"
+        return entry.actor
+
     def board(self, entry: AuditEntry) -> str | None:
         if entry.board_id is None:
             return None
@@ -148,7 +157,7 @@ class Names:
 
 async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     """The names of the people and boards `entries` are about, in two reads (gone ones stay ids)."""
-    user_ids = {e.user_id for e in entries if e.user_id is not None}
+    user_ids = {e.user_id for e in entries if e.user_id is not None} | set(acting_users(entries))
     member_ids = {e.trello_member_id for e in entries if e.user_id is None and e.trello_member_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
     users = (
@@ -168,6 +177,16 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     )
 
 
+def acting_users(entries: list[AuditEntry]) -> list[int]:
+    """The users whose own changes (through the API or the console) are among `entries`."""
+    found = []
+    for entry in entries:
+        kind, _, rest = entry.actor.partition(":")
+        if kind == "user" and rest.isdigit() and len(rest) < 19:
+            found.append(int(rest))
+    return found
+
+
 def action_words(action: str) -> str:
     """An entry's action as words: `board_access_synced` and `RemoveFromTrello` alike."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", action).replace("_", " ").lower()
@@ -181,7 +200,8 @@ def entry_line(entry: AuditEntry, names: Names | None = None) -> str:
     subject = " ".join(part for part in (person and person.label, board and f"on {board}") if part)
     subject = subject or f"{entry.entity} {entry.entity_id or ''}".strip()
     return (
-        f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:36} by {entry.actor}  cause: {entry.cause}"
+        f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:36} by {names.actor(entry)}  "
+        f"cause: {entry.cause}"
     )
 
 

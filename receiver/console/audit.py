@@ -13,7 +13,6 @@ from membership.board_views import list_boards
 from membership.errors import RuleViolation
 from membership.history import AuditFilter, access_now, find_person, names_of
 from receiver.console.calls import Call, Problems
-from receiver.console.members import number
 
 ENTRIES_A_PAGE = 50
 BOARDS_LISTED = 1000  # the board filter's choices
@@ -23,28 +22,28 @@ async def show(call: Call, problems: Problems) -> Response:
     actor, organization = call.actor, call.organization_id
     query = call.request.query_params
     who, board, since = query.get("person", "").strip(), query.get("board", ""), query.get("since", "")
-    found: dict[str, str] = {}
+    refused: dict[str, str] = {}
     person = None
     if who:
         try:
             person = await find_person(call.session, who)
         except RuleViolation as exc:
-            found["person"] = exc.message
+            refused["person"] = exc.message
     board_id = int(board) if board.isdigit() and len(board) < 19 else None
     since_day = day(since)
     if since and since_day is None:
-        found["since"] = "a date, as YYYY-MM-DD"
-    page = number(call, "page")
+        refused["since"] = "a date, as YYYY-MM-DD"
+    page = call.page_number("page")
     entries = await history.audit_page(
         call.session,
         AuditFilter(organization_id=organization, person=person, board_id=board_id, since=since_day),
         limit=ENTRIES_A_PAGE,
         offset=page * ENTRIES_A_PAGE,
-    ) if not found else None  # fmt: skip
+    ) if not refused else None  # fmt: skip
     boards = await list_boards(call.session, actor, organization, limit=BOARDS_LISTED, offset=0)
     items = entries.items if entries else []
     return call.render(
-        "audit.html", status=422 if found else problems.status, problems=Problems(by_field=found),
+        "audit.html", status=422 if refused else problems.status, problems=Problems(by_field=refused),
         entries=items, names=await names_of(call.session, items), boards=boards.items, page=page,
         more=entries.has_more if entries else False, filters={"person": who, "board": board, "since": since},
     )  # fmt: skip

@@ -69,6 +69,11 @@ class Call:
     def organization_id(self) -> int:
         return self.operator.organization.id
 
+    def page_number(self, name: str) -> int:
+        """A page number from the query: anything that is not a small whole number is the first page."""
+        value = self.request.query_params.get(name, "0")
+        return int(value) if value.isdigit() and len(value) < 7 else 0
+
     def path_id(self, name: str) -> int:
         value: int = self.request.path_params[name]
         return value

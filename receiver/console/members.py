@@ -44,7 +44,7 @@ class Row:
 
 async def show(call: Call, problems: Problems) -> Response:
     actor, organization = call.actor, call.organization_id
-    page, board_page = number(call, "page"), number(call, "boards")
+    page, board_page = call.page_number("page"), call.page_number("boards")
     people = await members.list_members(call.session, actor, organization, limit=MEMBERS_A_PAGE,
                                         offset=page * MEMBERS_A_PAGE)  # fmt: skip
     boards = await list_boards(call.session, actor, organization, limit=BOARDS_A_PAGE,
@@ -145,12 +145,6 @@ def override(membership: Membership, board_id: int) -> str:
 
 def person(membership: Membership) -> str:
     return membership.user.name or membership.user.email or f"member {membership.id}"
-
-
-def number(call: Call, name: str) -> int:
-    """A page number from the query: anything that is not a small whole number is the first page."""
-    value = call.request.query_params.get(name, "0")
-    return int(value) if value.isdigit() and len(value) < 7 else 0
 
 
 def back(call: Call) -> str:

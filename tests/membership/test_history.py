@@ -8,7 +8,15 @@ import pytest
 
 from membership.boards import set_board_access
 from membership.errors import NotFound
-from membership.history import AuditFilter, entry_line, find_person, history, names_of
+from membership.history import (
+    AuditFilter,
+    Names,
+    action_words,
+    entry_line,
+    find_person,
+    history,
+    names_of,
+)
 from membership.members import find_member
 from membership.models import AuditEntry
 from membership.rules import Actor
@@ -33,6 +41,30 @@ def test_an_entry_about_something_gone_keeps_its_ids() -> None:
     )  # fmt: skip
     entry.at = datetime(2026, 12, 1, tzinfo=UTC)
     assert "Trello member 5f00000000000000000000aa on board 9" in entry_line(entry)
+
+
+async def test_an_entry_about_a_trello_member_linked_to_a_user_names_the_user(world: World) -> None:
+    async with world.database.transaction() as session:
+        mia = await find_member(session, world.organization_id, world.mia.member_id)
+        mia.user.trello_member_id = "5f00000000000000000000bb"
+        entry = AuditEntry(
+            actor=f"user:{world.olive.user.id}", cause="t", action="RemoveFromTrello", entity="board",
+            entity_id=None, user_id=None, trello_member_id="5f00000000000000000000bb", board_id=None,
+        )  # fmt: skip
+        entry.at = datetime(2026, 12, 1, tzinfo=UTC)
+        names = await names_of(session, [entry])
+    person = names.person(entry)
+    assert person is not None
+    assert (person.label, person.handle) == ("Mia", "mia@example.com")
+    assert names.actor(entry) == "olive@example.com"  # she has no name: her email
+
+
+def test_trellis_own_work_is_told_as_trellis_and_actions_as_words() -> None:
+    entry = AuditEntry(actor="system:reconcile", cause="t", action="RemoveFromTrello", entity="board")
+
+    assert Names().actor(entry) == "Trellis (reconcile)"
+    assert action_words("RemoveFromTrello") == "remove from trello"
+    assert action_words("board_access_synced") == "board access synced"
 
 
 async def test_someone_the_store_does_not_know_is_refused_by_name(world: World) -> None:
