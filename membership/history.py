@@ -20,12 +20,13 @@ from membership.boards import effective_access
 from membership.errors import NotFound
 from membership.invites import valid_email
 from membership.members import find_member
-from membership.models import AuditEntry, Board, Membership, Organization, User
+from membership.models import AuditEntry, Board, EventLogEntry, Membership, Organization, User
 from membership.paging import Page, paginate
 from membership.rules import Actor
 from membership.vocabulary import Access
 
 TRELLO_ID = re.compile(r"^[0-9a-f]{24}$")
+TRELLO_ACTION = re.compile(r"action:([0-9a-f]{24})")  # how a cause names the Trello action behind it
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,17 @@ class Names:
     users: dict[int, Known] = field(default_factory=dict)  # by user id
     members: dict[str, Known] = field(default_factory=dict)  # by Trello member id, for users linked to one
     boards: dict[int, str] = field(default_factory=dict)  # board id -> name
+    actions: dict[str, str] = field(default_factory=dict)  # Trello action id -> its type, from the event log
+
+    def cause(self, entry: AuditEntry) -> str:
+        """The cause, with each Trello action it names told by its type (`action:6b11…` says nothing to
+        a person; `Trello action removeMemberFromBoard 6b11…` does)."""
+        return TRELLO_ACTION.sub(
+            lambda found: (
+                f"Trello action {self.actions[found[1]]} {found[1]}" if found[1] in self.actions else found[0]
+            ),
+            entry.cause,
+        )
 
     def person(self, entry: AuditEntry) -> Known | None:
         """Whom the entry is about: by user if it names one, else by the Trello member it names (an
@@ -156,7 +168,8 @@ class Names:
 
 
 async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
-    """The names of the people and boards `entries` are about, in two reads (gone ones stay ids)."""
+    """The names of the people and boards `entries` are about, and of the Trello actions behind them, in
+    three reads (gone ones stay ids)."""
     user_ids = {e.user_id for e in entries if e.user_id is not None} | set(acting_users(entries))
     member_ids = {e.trello_member_id for e in entries if e.user_id is None and e.trello_member_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
@@ -168,12 +181,19 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
         )
     ).all()
     boards = (await session.execute(select(Board.id, Board.name).where(Board.id.in_(board_ids)))).all()
+    action_ids = {action for e in entries for action in TRELLO_ACTION.findall(e.cause)}
+    actions = (
+        await session.execute(
+            select(EventLogEntry.action_id, EventLogEntry.type).where(EventLogEntry.action_id.in_(action_ids))
+        )
+    ).all()
     known = {id_: Known(name or email or f"user {id_}", email or member)
              for id_, name, email, member in users}  # fmt: skip
     return Names(
         users=known,
         members={member: known[id_] for id_, _, _, member in users if member is not None},
         boards={id_: name for id_, name in boards},
+        actions={action: type_ for action, type_ in actions},
     )
 
 
@@ -201,7 +221,7 @@ def entry_line(entry: AuditEntry, names: Names | None = None) -> str:
     subject = subject or f"{entry.entity} {entry.entity_id or ''}".strip()
     return (
         f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:36} by {names.actor(entry)}  "
-        f"cause: {entry.cause}"
+        f"cause: {names.cause(entry)}"
     )
 
 

@@ -97,7 +97,10 @@ async def test_why_tells_the_access_in_the_store_and_in_trello_and_how_it_came_t
     )
     assert "Roadmap (write)" in store  # a normal member of the board in Trello: write access
     assert f"on Roadmap ({roadmap})" in trello
-    assert story.index(f"action:{first}") < story.index(f"action:{second}")  # oldest first
+    # Oldest first, each Trello action told by its type.
+    assert story.index(f"Trello action makeObserverOfBoard {first}") < story.index(
+        f"Trello action makeNormalMemberOfBoard {second}"
+    )
 
 
 async def test_why_follows_someone_offboarded_off_every_board(

@@ -66,6 +66,7 @@ class Console:
         templates = Jinja2Templates(directory=TEMPLATES)
         templates.env.filters["when"] = when
         templates.env.filters["action_words"] = action_words
+        templates.env.filters["limit_label"] = overview.limit_label
         self.services = Services(templates, queue, redis, invite_ttl)
         self.signing = SignIn(database, self.sessions, templates)
 

@@ -36,6 +36,20 @@ async def show(call: Call, problems: Problems) -> Response:
     )  # fmt: skip
 
 
+# The limiter's buckets by what they stand for (each name ends with a digest of its key or token).
+LIMIT_LABELS = {
+    "trello:key": "Trello, the API key",
+    "trello:token": "Trello, the token",
+    "trello:members": "Trello, /1/members calls",
+    "scim": "Atlassian SCIM",
+}
+
+
+def limit_label(name: str) -> str:
+    kind = name.rsplit(":", 1)[0]
+    return LIMIT_LABELS.get(kind, name)
+
+
 async def shared_state(call: Call) -> Shared | None:
     redis, queue = call.services.redis, call.services.queue
     try:

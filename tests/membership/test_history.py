@@ -18,7 +18,7 @@ from membership.history import (
     names_of,
 )
 from membership.members import find_member
-from membership.models import AuditEntry
+from membership.models import AuditEntry, EventLogEntry
 from membership.rules import Actor
 from tests.fixtures.store import World
 
@@ -65,6 +65,21 @@ def test_trellis_own_work_is_told_as_trellis_and_actions_as_words() -> None:
     assert Names().actor(entry) == "Trellis (reconcile)"
     assert action_words("RemoveFromTrello") == "remove from trello"
     assert action_words("board_access_synced") == "board access synced"
+
+
+async def test_a_cause_names_the_trello_action_behind_it_by_its_type(world: World) -> None:
+    action = "6b11293d7f65000000de3a0c"
+    async with world.database.transaction() as session:
+        session.add(EventLogEntry(action_id=action, type="removeMemberFromOrganization", payload={}))
+    entry = AuditEntry(actor="system:offboard", cause=f"offboard (action:{action})", action="member_removed",
+                       entity="membership")  # fmt: skip
+    forgotten = AuditEntry(actor="system:offboard", cause="offboard (action:6b11293d7f65000000de3aff)",
+                           action="member_removed", entity="membership")  # fmt: skip
+    async with world.database.transaction() as session:
+        names = await names_of(session, [entry, forgotten])
+
+    assert names.cause(entry) == f"offboard (Trello action removeMemberFromOrganization {action})"
+    assert names.cause(forgotten) == forgotten.cause  # pruned from the event log: told as recorded
 
 
 async def test_someone_the_store_does_not_know_is_refused_by_name(world: World) -> None:

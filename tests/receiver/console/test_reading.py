@@ -24,6 +24,7 @@ async def test_the_overview_shows_what_the_workers_last_reported(
     page = await console.get("/console/")
 
     assert "37 of 100 in 10 s" in page.text
+    assert "Trello, the token" in page.text
     assert "12 workspaces and boards queued to be reconciled again" in page.text
     assert "4 ok" in page.text
     assert "1 failed" in page.text
