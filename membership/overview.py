@@ -22,6 +22,14 @@ from membership.models import (
 )
 from membership.rules import Actor
 
+BOARDS_LISTED = 200
+
+
+@dataclass(frozen=True)
+class BoardLine:
+    board: Board
+    last_delivery_at: datetime | None  # Trello's last webhook delivery about this board
+
 
 @dataclass(frozen=True)
 class Overview:
@@ -34,6 +42,7 @@ class Overview:
     last_delivery_at: datetime | None  # Trello's last webhook delivery about the workspace or a board of it
     deliveries_last_day: int
     last_change_at: datetime | None  # the audit log's latest entry for the organization
+    boards: list[BoardLine]  # open boards first, by name; at most BOARDS_LISTED
 
 
 async def organization_overview(session: AsyncSession, actor: Actor, organization_id: int) -> Overview:
@@ -75,6 +84,18 @@ async def organization_overview(session: AsyncSession, actor: Actor, organizatio
     last_change = await session.scalar(
         select(func.max(AuditEntry.at)).where(AuditEntry.organization_id == organization_id)
     )
+    deliveries = (
+        select(EventLogEntry.model_id, func.max(EventLogEntry.received_at).label("last"))
+        .group_by(EventLogEntry.model_id)
+        .subquery()
+    )
+    listed = await session.execute(
+        select(Board, deliveries.c.last)
+        .outerjoin(deliveries, deliveries.c.model_id == Board.trello_board_id)
+        .where(Board.organization_id == organization_id)
+        .order_by(Board.closed, Board.name)
+        .limit(BOARDS_LISTED)
+    )
     return Overview(
         organization=organization,
         open_boards=by_state.get(False, 0),
@@ -85,4 +106,5 @@ async def organization_overview(session: AsyncSession, actor: Actor, organizatio
         last_delivery_at=last_delivery,
         deliveries_last_day=last_day or 0,
         last_change_at=last_change,
+        boards=[BoardLine(board, last) for board, last in listed.all()],
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 import httpx
 from redis.asyncio import Redis
 
 from jobs import status
 from jobs.status import StatusBoard
+from membership.models import Board, EventLogEntry
 from tests.fixtures.store import World
 from tests.receiver.console.conftest import signed_in_csrf
 
@@ -98,3 +102,24 @@ async def test_a_persons_page_shows_their_access_and_their_story_oldest_first(
     assert "<strong>admin</strong>" in page.text
     assert "Hiring: write" in page.text
     assert page.text.index("role changed") < page.text.rindex("access changed")  # the grant came after
+
+
+async def test_the_overview_lists_the_organizations_boards_with_trellos_last_delivery_about_each(
+    console: httpx.AsyncClient, world: World
+) -> None:
+    async with world.database.transaction() as session:
+        roadmap = await session.get(Board, world.boards[0])
+        assert roadmap is not None
+        roadmap.trello_board_id = "5b0000000000000000000001"
+        delivered = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
+        session.add(EventLogEntry(action_id="a1", type="addMemberToBoard", model_id=roadmap.trello_board_id,
+                                  received_at=delivered, payload={}))  # fmt: skip
+    await signed_in_csrf(console, world.olive)
+
+    page = await console.get("/console/")
+
+    row = re.search(r"<tr><td>Roadmap</td>.*?</tr>", page.text, re.S)
+    assert row is not None
+    assert "2026-11-30 09:15:00 UTC" in row.group(0)
+    assert "<td>Hiring</td>" in page.text
+    assert "Secret" not in page.text  # the other organization's board
