@@ -18,8 +18,10 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from jobs.queue import Job, JobQueue
+from membership.errors import NotFound
 from membership.models import Organization, User
 from membership.rules import Actor
+from receiver.api.schemas import MAX_ID
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -75,7 +77,10 @@ class Call:
         return int(value) if value.isdigit() and len(value) < 7 else 0
 
     def path_id(self, name: str) -> int:
+        """A store id from the path: one past the store's 64 bits names nothing (404, not an overflow)."""
         value: int = self.request.path_params[name]
+        if not 1 <= value <= MAX_ID:
+            raise NotFound("no such record")
         return value
 
 

@@ -27,6 +27,16 @@ ODD = st.one_of(
 )
 
 
+async def test_an_id_past_the_stores_64_bits_is_not_found(console: httpx.AsyncClient, world: World) -> None:
+    csrf = await signed_in_csrf(console, world.olive)
+
+    answer = await console.post(
+        "/console/members/9999999999999999999/role", data={"csrf": csrf, "role": "admin"}
+    )
+
+    assert answer.status_code == 404
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(page=st.sampled_from(PAGES), values=st.tuples(ODD, ODD))
 async def test_odd_queries_on_every_page_never_get_a_5xx(
