@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 STATUS_KEY = "trellis:status"
 
-RESYNC = "resync"  # {"scopes": n}
+RESYNC = "resync"  # {"reason": ..., "scopes": n, "changes": n}
 WEBHOOKS = "webhooks"  # {"ok": n, "created": n, "reactivated": n, "failed": n, "gone": n}
 LIMITER = "limiter"  # {"limits": [{"name": ..., "used": n, "maximum": n, "window": seconds}]}
 
