@@ -15,7 +15,11 @@ from receiver.console.calls import Call, Done, Problems
 
 async def show(call: Call, problems: Problems) -> Response:
     pending = await open_approvals_of(call.session, call.actor, call.organization_id)
-    return call.render("approvals.html", status=problems.status, problems=problems, approvals=pending)
+    # A refusal about an approval no longer on the page (decided meanwhile, or another's) goes on top.
+    shown = {f"approval-{approval.id}" for approval in pending}
+    elsewhere = [text for key, text in problems.by_field.items() if key not in shown]
+    return call.render("approvals.html", status=problems.status, problems=problems, approvals=pending,
+                       elsewhere=elsewhere)  # fmt: skip
 
 
 async def decide(call: Call) -> Done:

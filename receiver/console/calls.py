@@ -18,10 +18,9 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from jobs.queue import Job, JobQueue
-from membership.errors import NotFound
 from membership.models import Organization, User
 from membership.rules import Actor
-from receiver.api.schemas import MAX_ID
+from receiver.api.handlers import path_id
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -77,11 +76,8 @@ class Call:
         return int(value) if value.isdigit() and len(value) < 7 else 0
 
     def path_id(self, name: str) -> int:
-        """A store id from the path: one past the store's 64 bits names nothing (404, not an overflow)."""
-        value: int = self.request.path_params[name]
-        if not 1 <= value <= MAX_ID:
-            raise NotFound("no such record")
-        return value
+        """A store id from the path, bounded as the API bounds it (404 past the store's 64 bits)."""
+        return path_id(self.request, name)
 
 
 def render(

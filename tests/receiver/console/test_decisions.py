@@ -94,6 +94,7 @@ async def test_another_organizations_approval_is_neither_shown_nor_decided(
 
     assert f"approval-{approval}" not in page.text
     assert answer.status_code == 404
+    assert f"no open approval {approval}" in answer.text
     async with world.database.transaction() as session:
         undecided = await session.get(PendingApproval, approval)
     assert undecided is not None
