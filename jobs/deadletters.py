@@ -43,15 +43,21 @@ class DeadLetters:
         raw = await self.redis.hvals(DEAD_LETTERS_KEY)  # type: ignore[misc]
         return sorted((DeadLetter.from_json(r) for r in raw), key=lambda letter: letter.failed_at)
 
+    async def get(self, job_id: str) -> DeadLetter | None:
+        raw = await self.redis.hget(DEAD_LETTERS_KEY, job_id)  # type: ignore[misc]
+        return None if raw is None else DeadLetter.from_json(raw)
+
+    async def count(self) -> int:
+        return int(await self.redis.hlen(DEAD_LETTERS_KEY))  # type: ignore[misc]
+
     async def drop(self, job_id: str) -> bool:
         return bool(await self.redis.hdel(DEAD_LETTERS_KEY, job_id))  # type: ignore[misc]
 
     async def replay(self, job_id: str, queue: JobQueue) -> bool:
         """Queue the job again under a new id (its old id still holds arq's failed result)."""
-        raw = await self.redis.hget(DEAD_LETTERS_KEY, job_id)  # type: ignore[misc]
-        if raw is None:
+        letter = await self.get(job_id)
+        if letter is None:
             return False
-        letter = DeadLetter.from_json(raw)
         await queue.enqueue(Job(letter.function, tuple(letter.args), letter.kwargs))
         await self.drop(job_id)
         return True

@@ -154,12 +154,11 @@ class Names:
 
     def actor(self, entry: AuditEntry) -> str:
         """Who made the change, as a person reads it: a user by name, Trellis's own work as Trellis's."""
+        user_id = acting_user(entry.actor)
+        if user_id is not None and user_id in self.users:
+            return self.users[user_id].label
         kind, _, rest = entry.actor.partition(":")
-        if kind == "user" and rest.isdigit() and int(rest) in self.users:
-            return self.users[int(rest)].label
-        if kind == "system":
-            return f"Trellis ({rest})"
-        return entry.actor
+        return f"Trellis ({rest})" if kind == "system" else entry.actor
 
     def board(self, entry: AuditEntry) -> str | None:
         if entry.board_id is None:
@@ -170,7 +169,8 @@ class Names:
 async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     """The names of the people and boards `entries` are about, and of the Trello actions behind them, in
     three reads (gone ones stay ids)."""
-    user_ids = {e.user_id for e in entries if e.user_id is not None} | set(acting_users(entries))
+    user_ids = {e.user_id for e in entries if e.user_id is not None}
+    user_ids |= {user for e in entries if (user := acting_user(e.actor)) is not None}
     member_ids = {e.trello_member_id for e in entries if e.user_id is None and e.trello_member_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
     users = (
@@ -197,14 +197,10 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     )
 
 
-def acting_users(entries: list[AuditEntry]) -> list[int]:
-    """The users whose own changes (through the API or the console) are among `entries`."""
-    found = []
-    for entry in entries:
-        kind, _, rest = entry.actor.partition(":")
-        if kind == "user" and rest.isdigit() and len(rest) < 19:
-            found.append(int(rest))
-    return found
+def acting_user(actor: str) -> int | None:
+    """The user an entry's actor names (`user:<id>`, a change made through the API or the console)."""
+    kind, _, rest = actor.partition(":")
+    return int(rest) if kind == "user" and rest.isdigit() and len(rest) < 19 else None
 
 
 def action_words(action: str) -> str:

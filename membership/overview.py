@@ -84,8 +84,9 @@ async def organization_overview(session: AsyncSession, actor: Actor, organizatio
     last_change = await session.scalar(
         select(func.max(AuditEntry.at)).where(AuditEntry.organization_id == organization_id)
     )
-    deliveries = (
+    deliveries = (  # this organization's boards' only: never the whole event log grouped
         select(EventLogEntry.model_id, func.max(EventLogEntry.received_at).label("last"))
+        .where(EventLogEntry.model_id.in_(board_ids))
         .group_by(EventLogEntry.model_id)
         .subquery()
     )

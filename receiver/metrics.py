@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
-from jobs.deadletters import DEAD_LETTERS_KEY
+from jobs.deadletters import DeadLetters
 from membership import approvals
 from membership.database import Database
 
@@ -60,7 +60,7 @@ class ReceiverMetrics:
         """Read the shared state for a scrape; what cannot be read now keeps its last value."""
         try:
             self.queue_depth.set(await redis.zcard(queue_name))
-            self.dead_letters.set(await redis.hlen(DEAD_LETTERS_KEY))  # type: ignore[misc]
+            self.dead_letters.set(await DeadLetters(redis).count())
             async with database.transaction() as session:
                 self.pending_approvals.set(len(await approvals.open_approvals(session)))
         except Exception as exc:

@@ -21,7 +21,7 @@ async def show(call: Call, problems: Problems) -> Response:
 async def handle(call: Call) -> Done:
     what, job_id = call.request.path_params["what"], call.form.get("job_id", "")
     letters = DeadLetters(call.services.redis)
-    letter = next((letter for letter in await letters.list() if letter.job_id == job_id), None)
+    letter = await letters.get(job_id)
     if letter is None or what not in ("replay", "drop"):
         raise NotFound(f"no dead letter {job_id!r} to {what}")
     if what == "replay":

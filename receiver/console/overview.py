@@ -9,7 +9,7 @@ import structlog
 from starlette.responses import Response
 
 from jobs import status
-from jobs.deadletters import DEAD_LETTERS_KEY
+from jobs.deadletters import DeadLetters
 from jobs.status import Status, StatusBoard
 from membership.overview import organization_overview
 from receiver.console.calls import Call, Problems
@@ -54,7 +54,7 @@ async def shared_state(call: Call) -> Shared | None:
     redis, queue = call.services.redis, call.services.queue
     try:
         depth = await redis.zcard(queue.queue_name)
-        dead = await redis.hlen(DEAD_LETTERS_KEY)  # type: ignore[misc]
+        dead = await DeadLetters(redis).count()
         board = await StatusBoard(redis).read()
     except Exception as exc:  # the page still shows what the store knows
         log.warning("console: redis not read", error=type(exc).__name__)
