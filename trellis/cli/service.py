@@ -48,7 +48,7 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
 def worker(cli: CliContext) -> None:
     """Run an arq worker: applies events and reconciles with Trello."""
     from trellis.wiring import worker_config
-    from workers.runtime.worker import run_until_stopped
+    from workers.runtime.restarts import run_until_stopped
 
     asyncio.run(run_until_stopped(worker_config(cli.settings)))
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from dataclasses import asdict
 from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
-from arq.worker import Function, Worker, func
+from arq.worker import Function, func
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from jobs import status
 from jobs.builders import LEGACY_NAMES
@@ -206,64 +202,3 @@ def worker_settings(config: WorkerConfig) -> dict[str, Any]:
         # On SIGTERM stop taking jobs and let the running ones finish.
         "job_completion_wait": config.job_timeout_seconds,
     }
-
-
-async def release_unfinished(config: WorkerConfig, job_ids: set[str]) -> set[str]:
-    """Let the jobs a lost worker had started run again now, not once arq's in-progress mark lapses
-    (the longest job limit + 10 s, five minutes by default): their runs ended with that worker, and
-    whether arq recorded the end is unknown (it may have reached only a primary that died). Jobs are
-    idempotent; a mark already gone is left so. The ids it could not release yet (Redis still away)."""
-    if not job_ids:
-        return job_ids
-    redis = connect(config.redis, timeout=2.0)
-    try:
-        await redis.delete(*(in_progress_key_prefix + job_id for job_id in job_ids))
-    except RedisError:
-        return job_ids
-    finally:
-        await redis.aclose()
-    log.info("jobs of the lost worker may run again", jobs=len(job_ids))
-    return set()
-
-
-async def run_until_stopped(config: WorkerConfig) -> None:
-    """Run an arq worker until a signal stops it. arq's worker dies with its Redis connection; this one
-    starts a new worker in the same process, backing off, so that a Redis restart or failover needs no
-    restart of ours (the jobs are in Redis: nothing is lost meanwhile). Between workers, SIGINT and
-    SIGTERM stop it at once: arq's own handlers only reach a worker that is running."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    pause = 0.5
-    unfinished: set[str] = set()
-    while not stop.is_set():
-        settings = worker_settings(config)
-        arq_worker = Worker(**settings)
-        started = loop.time()
-        try:
-            await arq_worker.async_run()
-            return
-        except asyncio.CancelledError:
-            return  # a signal stopped it
-        # Any Redis error that reaches arq's own loop: a connection lost mid-WATCH surfaces as a
-        # WatchError, a demoted primary as READONLY. A new worker asks for the primary again.
-        except (RedisError, OSError) as exc:
-            if loop.time() - started > 60:
-                pause = 0.5  # it had been working: a new outage starts its backoff over
-            log.warning("lost Redis: the worker starts again", error=str(exc), retry_in=pause)
-            unfinished |= set(arq_worker.tasks)
-        finally:
-            with contextlib.suppress(Exception):  # closing a connection to a Redis that is gone
-                await arq_worker.close()
-            if arq_worker.tasks:  # arq's close stops at the first that failed: let them all end
-                await asyncio.wait(arq_worker.tasks.values())
-            try:
-                await settings["on_shutdown"](arq_worker.ctx)  # arq skips it when Redis is gone
-            except Exception as exc:  # releasing clients of a Redis or store that are gone
-                log.warning("worker not fully released", error=type(exc).__name__)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
-        pause = min(pause * 2, 10.0)
-        unfinished = await release_unfinished(config, unfinished)
-    log.info("stopped while Redis was away")
