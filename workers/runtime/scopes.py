@@ -210,9 +210,12 @@ class Scopes:
                 await self._pending(keys=self._keys(scope), client=pipe)
             return [bool(answer) for answer in await pipe.execute()]
 
-    async def start(self, scope: Scope) -> str | None:
-        """Take the scope's lease for a run: its token, or None when another run holds it."""
-        token = uuid.uuid4().hex
+    async def start(self, scope: Scope, holder: str | None = None) -> str | None:
+        """Take the scope's lease for a run: its token, or None when another run holds it. `holder`, the
+        run's job id, is the token: a try of the job takes back the lease an earlier try of it left held
+        (it failed while Redis was away, and could not hand the lease back) rather than wait for it
+        to lapse."""
+        token = holder or uuid.uuid4().hex
         if int(await self._start(keys=self._keys(scope), args=[token, self._lease_ms])):
             return token
         return None

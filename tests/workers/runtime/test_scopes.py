@@ -93,6 +93,13 @@ async def test_a_second_run_of_a_scope_does_not_start_while_the_first_holds_the_
     assert await work.start(BOARD) is not None
 
 
+async def test_a_jobs_next_try_takes_back_the_lease_its_failed_try_left_held(redis_client: Redis) -> None:
+    work = scopes(redis_client)
+    await work.start(BOARD, holder="reconcile:board:job-1")  # and it fails while Redis is away
+    assert await work.start(BOARD, holder="reconcile:board:job-2") is None
+    assert await work.start(BOARD, holder="reconcile:board:job-1") == "reconcile:board:job-1"
+
+
 async def test_a_dead_workers_lease_lapses_and_the_scope_runs_again(redis_client: Redis) -> None:
     work = scopes(redis_client, lease=0.2)
     await work.mark(BOARD, reason="event")

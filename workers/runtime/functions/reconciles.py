@@ -39,7 +39,7 @@ async def reconcile_board(
     context = context_of(ctx)
     approved = await approved_members(context, approval_id)
     scope = Scope("board", board_id)
-    if (token := await context.scopes.start(scope)) is None:
+    if (token := await context.scopes.start(scope, holder=ctx.get("job_id"))) is None:
         return await wait_turn(context, scope, reason, bulk, approval_id)
     async with running(ctx, scope, token):
         report = await reconcile_board_(
@@ -68,7 +68,7 @@ async def reconcile_workspace(
     approved = await approved_members(context, approval_id)
     cause = f"reconcile ({reason or 'requested'})"
     scope = Scope("workspace", workspace_id)
-    if (token := await context.scopes.start(scope)) is None:
+    if (token := await context.scopes.start(scope, holder=ctx.get("job_id"))) is None:
         return await wait_turn(context, scope, reason, bulk, approval_id)
     async with running(ctx, scope, token):
         report = await reconcile_workspace_(
