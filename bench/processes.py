@@ -33,14 +33,21 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 @contextlib.contextmanager
 def running(
-    argv: Sequence[str], port: int, env: dict[str, str] | None = None, log: Path | None = None
+    argv: Sequence[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cores: set[int] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A process listening on `port`, stopped at the end. Its stderr goes to `log` (else a scratch file):
-    a pipe nobody reads would stall a process that logs much, such as a receiver refusing deliveries."""
+    a pipe nobody reads would stall a process that logs much, such as a receiver refusing deliveries.
+    `cores`: the CPUs it may run on, set before it starts, so that every thread it makes has them."""
+    pin = None if cores is None else lambda: os.sched_setaffinity(0, cores)
     with open(log, "a+b") if log is not None else tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(
-            list(argv), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=sink
-        )
+            list(argv), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=sink,
+            preexec_fn=pin,  # safe: a benchmark's parent runs no threads
+        )  # fmt: skip
         try:
             try:
                 wait_for_port(port, process)

@@ -7,7 +7,12 @@ that every action the receiver answered 2xx is in Redis exactly once. A third en
 receiver on a primary with a replica and TRELLIS_REDIS_MIN_REPLICAS=1: what waiting for the replica
 (one WAIT a group-committed batch) costs, as `replicated_ratio` against the same bare endpoint.
 
-    python bench/receiver.py [--quick] [--connections 32] [--seconds 15] [--rounds 3]
+The servers under test run on one core, the same for each, and wrk and Redis on the others: the
+comparison is of what each server gets done with one core, and Redis's share of the work (a server of its
+own in production) is not counted against the receiver. `--shared-cores` lets every process run anywhere,
+as the figures before this rule were measured.
+
+    python bench/receiver.py [--quick] [--connections 32] [--seconds 15] [--rounds 3] [--shared-cores]
 
 Ends with: result: receiver ratio=R p99_ms=P lost=N ... replicated_ratio=Q replicated_p99_ms=P
 """
@@ -204,6 +209,15 @@ def audit(redis_url: str, acked: list[tuple[str, str]], sent: set[str]) -> tuple
     return missing, foreign
 
 
+def split_cores(shared: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(the core the servers under test run on, the cores for everything else); (None, None) when they
+    share every core: asked for, or a single core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shared or len(cores) < 2:
+        return None, None
+    return {cores[-1]}, set(cores[:-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,6 +226,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shared-cores", action="store_true", help="let every process run on any core")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not on PATH (apt-get install wrk)")
@@ -219,6 +234,9 @@ def main() -> None:
     # More distinct actions than a run can send at the rates seen here, so every request is a new one.
     distinct = int(25_000 * seconds)
 
+    server_core, other_cores = split_cores(args.shared_cores)
+    if other_cores is not None:
+        os.sched_setaffinity(0, other_cores)  # wrk and the redis-servers started from here inherit them
     with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url, ExitStack() as stack:
         receiver_port, bare_port, replicated_port = free_port(), free_port(), free_port()
         # The same receiver on a primary with a replica, acknowledging only what the replica has (WAIT).
@@ -247,9 +265,9 @@ def main() -> None:
         bare_runs: list[Run] = []
         lost = extra = acked_total = 0
         with (
-            running(receiver_argv, receiver_port, env),
-            running(replicated_argv, replicated_port, replicated_env),
-            running(bare_argv, bare_port),
+            running(receiver_argv, receiver_port, env, cores=server_core),
+            running(replicated_argv, replicated_port, replicated_env, cores=server_core),
+            running(bare_argv, bare_port, cores=server_core),
         ):
             warmup = Path(tmp) / "warmup.lua"
             write_script(warmup, ids(0xFFFF, 2000), ids(0xFFFE, 2000))
@@ -285,7 +303,12 @@ def main() -> None:
     for name, runs in (("bare", bare_runs), ("receiver", receiver_runs), ("replicated", replicated_runs)):
         for r in runs:
             print(f"{name:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p999_ms:9.2f} {r.non2xx:8d}")
-    print(f"{args.connections} connections, {seconds:.0f} s a run, {rounds} round(s), {os.cpu_count()} cores")
+    placement = (
+        "all share every core"
+        if server_core is None
+        else f"servers on CPU {min(server_core)}, wrk and Redis on {sorted(other_cores or ())}"
+    )
+    print(f"{args.connections} connections, {seconds:.0f} s a run, {rounds} round(s); {placement}")
     print(
         f"audit: {lost} acknowledged actions not queued exactly once, {extra} foreign jobs, {non2xx} non-2xx"
     )
@@ -293,7 +316,7 @@ def main() -> None:
         f"result: receiver ratio={receiver_rps / bare_rps:.3f} p99_ms={p99:.2f} lost={lost} "
         f"rps={receiver_rps:.0f} bare_rps={bare_rps:.0f} p50_ms={p50:.2f} acked={acked_total} "
         f"non2xx={non2xx} extra={extra} replicated_ratio={replicated_rps / bare_rps:.3f} "
-        f"replicated_p99_ms={replicated_p99:.2f}"
+        f"replicated_p99_ms={replicated_p99:.2f} pinned={int(server_core is not None)}"
     )
 
 
