@@ -58,7 +58,8 @@ async def release_unfinished(target: RedisTarget, job_ids: set[str]) -> set[str]
     redis = connect(target, timeout=2.0)
     try:
         await redis.delete(*(in_progress_key_prefix + job_id for job_id in job_ids))
-    except RedisError:
+    except RedisError as exc:
+        log.warning("jobs of the lost worker not released yet", jobs=len(job_ids), error=str(exc))
         return job_ids
     finally:
         await redis.aclose()
