@@ -3,6 +3,7 @@ in-progress marks lapse minutes later."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +34,7 @@ async def test_a_run_whose_end_arq_could_not_record_is_unfinished(own_redis: Red
     async def refuses_writes_from_now_on(ctx: dict[str, Any]) -> None:
         # As a Redis out of memory or short of replicas does: reads work, writes are refused. arq
         # cannot record the job's end, and raises only once it has taken the run out of its table.
+        await asyncio.sleep(0.1)  # after arq's first health record, a write that must not be refused
         await ctx["redis"].config_set("min-replicas-to-write", 1)
 
     pool = await pool_of(own_redis)
