@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -18,6 +19,10 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long closing the store's connections may take when a process stops.
+DISPOSE_TIMEOUT_SECONDS = 5.0
+
+log = structlog.get_logger("membership.database")
 
 
 def is_sqlite(url: str) -> bool:
@@ -82,8 +87,15 @@ class Database:
         async with self.engine.connect() as conn:
             return await conn.run_sync(current)
 
-    async def dispose(self) -> None:
-        await self.engine.dispose()
+    async def dispose(self, within: float = DISPOSE_TIMEOUT_SECONDS) -> None:
+        """Close the pool's connections, waiting at most `within` seconds: a connection whose peer went
+        away without a word (a network that drops packets) never answers a graceful close, and a process
+        stopping must not wait for it. Whatever is left open then goes with the process."""
+        try:
+            async with asyncio.timeout(within):
+                await self.engine.dispose()
+        except TimeoutError:
+            log.warning("store connections not closed in time", within=within)
 
 
 def alembic_config(url: str) -> Config:
