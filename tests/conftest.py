@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from membership.database import Database, recreate_postgres_database, upgrade
 from membership.models import Base
-from tests.support import TEST_CALLBACK_URL, TEST_SECRET
+from tests.support import TEST_CALLBACK_URL, TEST_SECRET, RedisServer
 from trellis.settings import Settings
 from trellis.wiring import receiver_app
 
@@ -141,3 +141,12 @@ async def empty_postgres(url: str) -> None:
     async with database.transaction() as session:
         await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await database.dispose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may stop and start again."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -78,3 +80,58 @@ class RedisServer:
             self._process.terminate()
             self._process.wait(10)
             self._process = None
+
+
+class Relay:
+    """Forwards TCP connections to a target (the store, in the tests). Two faults: `cut()` drops every
+    connection and refuses new ones; `silence()` keeps them all open and passes nothing either way, as a
+    network that drops packets does."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.pipes: set[asyncio.Task[None]] = set()
+        self.silent = False
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for pipe in list(self.pipes):
+            pipe.cancel()
+        await self.server.wait_closed()  # from Python 3.12 it waits for the connections too
+        self.server = None
+
+    def silence(self) -> None:
+        self.silent = True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        tasks = [
+            asyncio.ensure_future(self._copy(reader, upstream_writer)),
+            asyncio.ensure_future(self._copy(upstream_reader, writer)),
+        ]
+        self.pipes.update(tasks)
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.pipes.difference_update(tasks)
+            for w in (writer, upstream_writer):
+                w.close()
+
+    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await reader.read(65536):
+                if self.silent:
+                    await asyncio.Event().wait()  # swallow it, and all after it, until cut
+                writer.write(data)
+                await writer.drain()

@@ -7,7 +7,6 @@ connection dropped, none accepted) and restores.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,57 +19,9 @@ from jobs.deadletters import DEAD_LETTERS_KEY
 from tests.conftest import empty_postgres
 from tests.faults.conftest import LONG, Stack
 from tests.stack import events_recorded_once_caught_up
-from tests.support import RedisServer, free_port
+from tests.support import RedisServer, Relay
 
 CHANGES = 90 if LONG else 30
-
-
-class Relay:
-    """Forwards TCP connections to a target; `cut()` drops them all and refuses new ones."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-        self.pipes: set[asyncio.Task[None]] = set()
-
-    async def open(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-        for pipe in list(self.pipes):
-            pipe.cancel()
-        self.server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        tasks = [
-            asyncio.ensure_future(self._copy(reader, upstream_writer)),
-            asyncio.ensure_future(self._copy(upstream_reader, writer)),
-        ]
-        self.pipes.update(tasks)
-        try:
-            await asyncio.gather(*tasks)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self.pipes.difference_update(tasks)
-            for w in (writer, upstream_writer):
-                w.close()
-
-    @staticmethod
-    async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
 
 
 @pytest.fixture

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from tests.support import RedisServer, delivery, encode, signed_headers
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_delivery_while_redis_is_down_gets_503_then_200_once_it_is_back(

@@ -4,7 +4,6 @@ in-progress marks lapse minutes later."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from redis.exceptions import RedisError
 from jobs.connection import RedisTarget
 from tests.support import RedisServer
 from workers.runtime.restarts import RestartableWorker, release_unfinished
-
-
-@pytest.fixture
-async def own_redis() -> AsyncIterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def pool_of(server: RedisServer) -> ArqRedis:
