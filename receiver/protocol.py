@@ -1,4 +1,5 @@
-"""The receiver's HTTP protocol: uvicorn's httptools parser, bounded before any route is reached.
+"""The receiver's HTTP protocol: uvicorn's httptools parser, bounded before any route is reached, its
+writes coalesced (`receiver.transport`).
 
 uvicorn bounds neither how long a client may take to send a request's headers nor (with httptools)
 how large they may grow: four connections each streaming an endless header line held hundreds of
@@ -14,6 +15,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from receiver.transport import CoalescedTransport
 
 HEAD_TIMEOUT_SECONDS = 10.0
 MAX_HEAD_BYTES = 64 * 1024
@@ -33,7 +36,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescedTransport(transport, self.loop))
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
