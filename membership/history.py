@@ -130,6 +130,7 @@ class Names:
     users: dict[int, Known] = field(default_factory=dict)  # by user id
     members: dict[str, Known] = field(default_factory=dict)  # by Trello member id, for users linked to one
     boards: dict[int, str] = field(default_factory=dict)  # board id -> name
+    trello_boards: dict[str, str] = field(default_factory=dict)  # Trello board id -> name, for linked boards
     actions: dict[str, str] = field(default_factory=dict)  # Trello action id -> its type, from the event log
 
     def cause(self, entry: AuditEntry) -> str:
@@ -165,14 +166,26 @@ class Names:
             return None
         return self.boards.get(entry.board_id, f"board {entry.board_id}")
 
+    def detail(self, entry: AuditEntry) -> str | None:
+        """What an entry that changed many things in one step did: an offboarding names the boards it took
+        the person off in Trello, and those Trello refused (a board the store does not link stays an id)."""
+        if entry.action != "member_offboarded" or not isinstance(entry.after, dict):
+            return None
+        removed = [self.trello_boards.get(board, board) for board in entry.after.get("boards") or []]
+        told = f"off {', '.join(removed)} in Trello" if removed else "on no board in Trello"
+        refused = [self.trello_boards.get(board, board) for board, _ in entry.after.get("refused") or []]
+        return f"{told}; Trello refused {', '.join(refused)}" if refused else told
+
 
 async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
-    """The names of the people and boards `entries` are about, and of the Trello actions behind them, in
-    three reads (gone ones stay ids)."""
+    """The names of the people and boards `entries` are about (boards by the store's id, or by Trello's
+    where an offboarding names them), and of the Trello actions behind them, in three reads (gone ones
+    stay ids)."""
     user_ids = {e.user_id for e in entries if e.user_id is not None}
     user_ids |= {user for e in entries if (user := acting_user(e.actor)) is not None}
     member_ids = {e.trello_member_id for e in entries if e.user_id is None and e.trello_member_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
+    trello_board_ids = {board for e in entries for board in offboarded_from(e)}
     users = (
         await session.execute(
             select(User.id, User.name, User.email, User.trello_member_id).where(
@@ -180,7 +193,13 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
             )
         )
     ).all()
-    boards = (await session.execute(select(Board.id, Board.name).where(Board.id.in_(board_ids)))).all()
+    boards = (
+        await session.execute(
+            select(Board.id, Board.name, Board.trello_board_id).where(
+                or_(Board.id.in_(board_ids), Board.trello_board_id.in_(trello_board_ids))
+            )
+        )
+    ).all()
     action_ids = {action for e in entries for action in TRELLO_ACTION.findall(e.cause)}
     actions = (
         await session.execute(
@@ -192,9 +211,18 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     return Names(
         users=known,
         members={member: known[id_] for id_, _, _, member in users if member is not None},
-        boards={id_: name for id_, name in boards},
+        boards={id_: name for id_, name, _ in boards if id_ in board_ids},
+        trello_boards={trello_id: name for _, name, trello_id in boards if trello_id in trello_board_ids},
         actions={action: type_ for action, type_ in actions},
     )
+
+
+def offboarded_from(entry: AuditEntry) -> list[str]:
+    """The Trello boards an offboarding entry names: those it took the person off, and those refused."""
+    if entry.action != "member_offboarded" or not isinstance(entry.after, dict):
+        return []
+    refused = [board for board, _ in entry.after.get("refused") or []]
+    return [*(entry.after.get("boards") or []), *refused]
 
 
 def acting_user(actor: str) -> int | None:
@@ -215,6 +243,8 @@ def entry_line(entry: AuditEntry, names: Names | None = None) -> str:
     person, board = names.person(entry), names.board(entry)
     subject = " ".join(part for part in (person and person.label, board and f"on {board}") if part)
     subject = subject or f"{entry.entity} {entry.entity_id or ''}".strip()
+    detail = names.detail(entry)
+    subject = f"{subject} ({detail})" if detail else subject
     return (
         f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.action:22} {subject:36} by {names.actor(entry)}  "
         f"cause: {names.cause(entry)}"

@@ -109,6 +109,9 @@ async def test_why_follows_someone_offboarded_off_every_board(
     state = await emulator_state(services)
     await store_like_trello(sqlite_url, state)
     workspace, grace = state["workspaces"][0]["id"], member_named(state, "grace.hopper")
+    her_boards = sorted(
+        b["name"] for b in state["boards"] if any(m["idMember"] == grace for m in b["memberships"])
+    )
     async with httpx.AsyncClient(base_url=services["emulator"]) as admin:
         await admin.delete(f"/_emulator/organizations/{workspace}/members/{grace}")
     action = await deliver(
@@ -126,6 +129,9 @@ async def test_why_follows_someone_offboarded_off_every_board(
     assert "on no open board this token sees" in result.stdout
     offboarded = next(line for line in result.stdout.splitlines() if "member_offboarded" in line)
     assert action in offboarded
+    assert her_boards
+    taken_off = offboarded.split("(off ", 1)[1].split(" in Trello)", 1)[0]
+    assert sorted(taken_off.split(", ")) == her_boards
 
 
 def test_someone_unknown_is_refused_in_one_line(sqlite_url: str) -> None:

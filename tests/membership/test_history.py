@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from membership.boards import set_board_access
+from membership.directory import add_board
 from membership.errors import NotFound
 from membership.history import (
     AuditFilter,
@@ -80,6 +81,37 @@ async def test_a_cause_names_the_trello_action_behind_it_by_its_type(world: Worl
 
     assert names.cause(entry) == f"offboard (Trello action removeMemberFromOrganization {action})"
     assert names.cause(forgotten) == forgotten.cause  # pruned from the event log: told as recorded
+
+
+async def test_an_offboarding_names_the_boards_it_took_the_person_off_and_those_refused(
+    world: World,
+) -> None:
+    roadmap, hiring, unlinked = (
+        "5f00000000000000000000c1",
+        "5f00000000000000000000c2",
+        "5f00000000000000000000c3",
+    )
+    async with world.database.transaction() as session:
+        await add_board(session, world.organization_id, name="Launch", trello_board_id=roadmap)
+        await add_board(session, world.organization_id, name="Payroll", trello_board_id=hiring)
+    entry = AuditEntry(
+        actor="system:offboard", cause="offboard", action="member_offboarded", entity="trello_member",
+        trello_member_id="5f00000000000000000000dd",
+        after={"boards": [roadmap, unlinked], "refused": [[hiring, "403 Forbidden"]]},
+    )  # fmt: skip
+    entry.at = datetime(2026, 12, 1, tzinfo=UTC)
+    async with world.database.transaction() as session:
+        names = await names_of(session, [entry])
+
+    assert names.detail(entry) == f"off Launch, {unlinked} in Trello; Trello refused Payroll"
+    assert f"(off Launch, {unlinked} in Trello; Trello refused Payroll)" in entry_line(entry, names)
+
+
+def test_an_offboarding_that_found_the_person_on_no_board_says_so() -> None:
+    entry = AuditEntry(actor="system:offboard", cause="offboard", action="member_offboarded",
+                       entity="trello_member", after={"boards": [], "refused": []})  # fmt: skip
+
+    assert Names().detail(entry) == "on no board in Trello"
 
 
 async def test_someone_the_store_does_not_know_is_refused_by_name(world: World) -> None:

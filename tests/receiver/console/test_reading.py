@@ -10,7 +10,10 @@ from redis.asyncio import Redis
 
 from jobs import status
 from jobs.status import StatusBoard
+from membership import audit
+from membership.members import find_member
 from membership.models import Board, EventLogEntry
+from membership.rules import Actor
 from tests.fixtures.store import World
 from tests.receiver.console.conftest import signed_in_csrf
 
@@ -123,3 +126,27 @@ async def test_the_overview_lists_the_organizations_boards_with_trellos_last_del
     assert "2026-11-30 09:15:00 UTC" in row.group(0)
     assert "<td>Hiring</td>" in page.text
     assert "Secret" not in page.text  # the other organization's board
+
+
+async def test_a_persons_page_names_the_boards_an_offboarding_took_them_off(
+    console: httpx.AsyncClient, world: World
+) -> None:
+    await signed_in_csrf(console, world.olive)
+    trello_member, trello_board = "5f00000000000000000000dd", "5f00000000000000000000c2"
+    async with world.database.transaction() as session:
+        hiring = await session.get(Board, world.boards[1])
+        assert hiring is not None
+        hiring.trello_board_id = trello_board
+        (
+            await find_member(session, world.organization_id, world.mia.member_id)
+        ).user.trello_member_id = trello_member
+        audit.record(
+            session, actor=Actor.system("offboard"), cause="offboard", action="member_offboarded",
+            entity="trello_member", entity_id=None, organization_id=world.organization_id,
+            after={"boards": [trello_board], "refused": []}, trello_member_id=trello_member,
+        )  # fmt: skip
+
+    page = await console.get("/console/people", params={"who": "mia@example.com"})
+
+    assert "member offboarded" in page.text
+    assert "off Hiring in Trello" in page.text
