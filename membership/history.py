@@ -169,11 +169,13 @@ class Names:
     def detail(self, entry: AuditEntry) -> str | None:
         """What an entry that changed many things in one step did: an offboarding names the boards it took
         the person off in Trello, and those Trello refused (a board the store does not link stays an id)."""
-        if entry.action != "member_offboarded" or not isinstance(entry.after, dict):
+        offboarding = offboarding_boards(entry)
+        if offboarding is None:
             return None
-        removed = [self.trello_boards.get(board, board) for board in entry.after.get("boards") or []]
+        removed, refused = (
+            [self.trello_boards.get(board, board) for board in boards] for boards in offboarding
+        )
         told = f"off {', '.join(removed)} in Trello" if removed else "on no board in Trello"
-        refused = [self.trello_boards.get(board, board) for board, _ in entry.after.get("refused") or []]
         return f"{told}; Trello refused {', '.join(refused)}" if refused else told
 
 
@@ -185,7 +187,7 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     user_ids |= {user for e in entries if (user := acting_user(e.actor)) is not None}
     member_ids = {e.trello_member_id for e in entries if e.user_id is None and e.trello_member_id is not None}
     board_ids = {e.board_id for e in entries if e.board_id is not None}
-    trello_board_ids = {board for e in entries for board in offboarded_from(e)}
+    trello_board_ids = {board for e in entries for boards in offboarding_boards(e) or () for board in boards}
     users = (
         await session.execute(
             select(User.id, User.name, User.email, User.trello_member_id).where(
@@ -217,12 +219,13 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
     )
 
 
-def offboarded_from(entry: AuditEntry) -> list[str]:
-    """The Trello boards an offboarding entry names: those it took the person off, and those refused."""
+def offboarding_boards(entry: AuditEntry) -> tuple[list[str], list[str]] | None:
+    """The Trello boards an offboarding entry names: (those it took the person off, those Trello
+    refused); None for any other entry."""
     if entry.action != "member_offboarded" or not isinstance(entry.after, dict):
-        return []
+        return None
     refused = [board for board, _ in entry.after.get("refused") or []]
-    return [*(entry.after.get("boards") or []), *refused]
+    return list(entry.after.get("boards") or []), refused
 
 
 def acting_user(actor: str) -> int | None:
