@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import uvicorn
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.protocol import BoundedHttpToolsProtocol
 from receiver.transport import MAX_HELD_BYTES, CoalescedTransport
@@ -139,36 +140,41 @@ class CountedTransport(RecordingTransport):
         self.real.resume_reading()
 
 
+@dataclass(frozen=True)
 class EchoServer:
-    def __init__(self, port: int, sends: list[bytes], release_body: asyncio.Event) -> None:
-        self.port = port
-        self.sends = sends
-        self.release_body = release_body
+    port: int
+    sends: list[bytes]  # every write that reached the socket
+    release_body: asyncio.Event  # lets `/stream` send its body
 
 
-async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """`/stream`: the head, then the body once the test releases it; anything else: its body echoed."""
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    if scope["path"] == "/stream":
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-        await scope["state"]["release_body"].wait()
-        await send({"type": "http.response.body", "body": b"late"})
-        return
-    answer = b"echo:" + body
-    headers = [(b"content-length", b"%d" % len(answer))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
+def echo_app(release_body: asyncio.Event) -> ASGIApp:
+    """`/stream`: the head, then the body once `release_body` is set; anything else: its body echoed."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        if scope["path"] == "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+            await release_body.wait()
+            await send({"type": "http.response.body", "body": b"late"})
+            return
+        answer = b"echo:" + body
+        headers = [(b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[EchoServer]:
+    """uvicorn on a real socket with the receiver's protocol, every write reaching the socket recorded."""
     sends: list[bytes] = []
 
     class Counted(BoundedHttpToolsProtocol):
@@ -176,14 +182,9 @@ async def server() -> AsyncIterator[EchoServer]:
             super().connection_made(CountedTransport(transport, sends))
 
     release_body = asyncio.Event()
-
-    async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"] = {"release_body": release_body}
-        await app(scope, receive, send)
-
     port = free_port()
-    config = uvicorn.Config(with_state, host="127.0.0.1", port=port, http=Counted, lifespan="off",
-                            log_config=None, access_log=False)  # fmt: skip
+    config = uvicorn.Config(echo_app(release_body), host="127.0.0.1", port=port, http=Counted,
+                            lifespan="off", log_config=None, access_log=False)  # fmt: skip
     running = uvicorn.Server(config)
     task = asyncio.create_task(running.serve())
     while not running.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
