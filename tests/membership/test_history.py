@@ -86,18 +86,18 @@ async def test_a_cause_names_the_trello_action_behind_it_by_its_type(world: Worl
 async def test_an_offboarding_names_the_boards_it_took_the_person_off_and_those_refused(
     world: World,
 ) -> None:
-    roadmap, hiring, unlinked = (
+    launch, payroll, unlinked = (
         "5f00000000000000000000c1",
         "5f00000000000000000000c2",
         "5f00000000000000000000c3",
     )
     async with world.database.transaction() as session:
-        await add_board(session, world.organization_id, name="Launch", trello_board_id=roadmap)
-        await add_board(session, world.organization_id, name="Payroll", trello_board_id=hiring)
+        await add_board(session, world.organization_id, name="Launch", trello_board_id=launch)
+        await add_board(session, world.organization_id, name="Payroll", trello_board_id=payroll)
     entry = AuditEntry(
         actor="system:offboard", cause="offboard", action="member_offboarded", entity="trello_member",
         trello_member_id="5f00000000000000000000dd",
-        after={"boards": [roadmap, unlinked], "refused": [[hiring, "403 Forbidden"]]},
+        after={"boards": [launch, unlinked], "refused": [[payroll, "403 Forbidden"]]},
     )  # fmt: skip
     entry.at = datetime(2026, 12, 1, tzinfo=UTC)
     async with world.database.transaction() as session:
