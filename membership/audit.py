@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership.models import AuditEntry
 from membership.rules import Actor
 
+# An offboarding's one entry: its `after` names the Trello boards it took the person off ("boards") and
+# those Trello refused ("refused": [board, reason] pairs); `membership.history` tells them by name.
+MEMBER_OFFBOARDED = "member_offboarded"
+
 
 def record(
     session: AsyncSession,

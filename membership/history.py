@@ -16,6 +16,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership import rules
+from membership.audit import MEMBER_OFFBOARDED
 from membership.boards import effective_access
 from membership.errors import NotFound
 from membership.invites import valid_email
@@ -222,7 +223,7 @@ async def names_of(session: AsyncSession, entries: list[AuditEntry]) -> Names:
 def offboarding_boards(entry: AuditEntry) -> tuple[list[str], list[str]] | None:
     """The Trello boards an offboarding entry names: (those it took the person off, those Trello
     refused); None for any other entry."""
-    if entry.action != "member_offboarded" or not isinstance(entry.after, dict):
+    if entry.action != MEMBER_OFFBOARDED or not isinstance(entry.after, dict):
         return None
     refused = [board for board, _ in entry.after.get("refused") or []]
     return list(entry.after.get("boards") or []), refused

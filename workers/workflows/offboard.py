@@ -90,7 +90,7 @@ async def offboard_member(
         report.removed_from.append(board["id"])
     async with database.transaction() as session:
         audit.record(
-            session, actor=OFFBOARDER, cause=cause, action="member_offboarded", entity="trello_member",
+            session, actor=OFFBOARDER, cause=cause, action=audit.MEMBER_OFFBOARDED, entity="trello_member",
             entity_id=None, organization_id=organization_id,
             after={"member_id": member_id, "boards": report.removed_from, "refused": report.refused,
                    "store": report.store}, trello_member_id=member_id,
