@@ -135,8 +135,7 @@ class ReplicatedRedis:
                 "--repl-diskless-sync-delay", "0", "--dir", str(directory)]  # fmt: skip
         if replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(replica_of)]
-        self.servers[port] = self._popen(argv, f"redis-{port}")
-        self._wait(lambda: _answers(port), f"redis-server on {port}")
+        self.servers[port] = self._start(argv, f"redis-{port}", port)
 
     def _sentinel(self, port: int, primary: int) -> None:
         config = self.workdir / f"sentinel-{port}.conf"  # Sentinel rewrites its file: one each
@@ -146,8 +145,7 @@ class ReplicatedRedis:
             f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER} 10000\n"
         )
-        self.sentinels.append(self._popen([self.binary, str(config), "--sentinel"], f"sentinel-{port}"))
-        self._wait(lambda: _answers(port), f"sentinel on {port}")
+        self.sentinels.append(self._start([self.binary, str(config), "--sentinel"], f"sentinel-{port}", port))
 
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:
@@ -158,17 +156,31 @@ class ReplicatedRedis:
                     return False
         return True
 
-    def _popen(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
+    def _start(self, argv: list[str], name: str, port: int) -> subprocess.Popen[bytes]:
+        """A server started and answering on `port`. One that exits instead (its port taken, an option
+        refused) fails the start at once with its own words, not when the wait gives up."""
         with (self.workdir / f"{name}.log").open("ab") as log:
-            return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
-    @staticmethod
-    def _wait(done: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        def answering() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{self._log_tail(name)}")
+            return _answers(port)
+
+        self._wait(answering, f"{name} to answer on {port}")
+        return process
+
+    def _wait(self, done: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"gave up waiting for {what} after {timeout:.0f} s")
+                logs = "\n".join(self._log_tail(log.stem) for log in sorted(self.workdir.glob("*.log")))
+                raise RuntimeError(f"gave up waiting for {what} after {timeout:.0f} s; their logs:\n{logs}")
             time.sleep(0.1)
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        tail = (self.workdir / f"{name}.log").read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(f"  {name}: {line}" for line in tail)
 
 
 def _answers(port: int) -> bool:

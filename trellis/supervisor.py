@@ -111,12 +111,21 @@ def trellis_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "trellis", *args]
 
 
+# Ports already handed out by this process: the kernel may offer a port again as soon as its probe
+# socket closes, before the child it was meant for has bound it, and two children on one port fail late.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now, for a child process to take."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port nothing listens on right now and that this process has not handed out before, for a
+    child process to take."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
