@@ -229,11 +229,12 @@ class Scopes:
         await self._retry(keys=self._keys(scope), args=[token, self._lifetime_ms])
 
     async def finished(self, scope: Scope, token: str) -> bool:
-        """The run is over; True when it was marked meanwhile and another run has been queued."""
+        """The run is over; True when it was marked meanwhile and another run has been queued. That run
+        waits the debounce too: a mark during a run is most often the middle of a burst, and the rest
+        of it should land before the scope is read again, not start a run of its own."""
         if int(await self._finish(keys=self._keys(scope), args=[token, self._lifetime_ms])) == 1:
-            await self.queue.enqueue(
-                builders.reconcile(scope.kind, scope.id, "marked while its reconcile ran")
-            )
+            reason = "marked while its reconcile ran"
+            await self.queue.enqueue(builders.reconcile(scope.kind, scope.id, reason, defer=self.debounce))
             return True
         return False
 

@@ -52,6 +52,18 @@ async def test_a_mark_during_the_run_queues_exactly_one_more(redis_client: Redis
     assert await work.mark(BOARD, reason="later event") is True
 
 
+async def test_the_run_after_a_mark_during_the_run_waits_the_debounce_too(redis_client: Redis) -> None:
+    work = scopes(redis_client, debounce=5.0)
+    await work.mark(BOARD, reason="event")
+    await redis_client.delete(QUEUE)  # the first run's job, taken by the worker
+    token = await started(work)
+    await work.mark(BOARD, reason="event while running")
+    assert await work.finished(BOARD, token) is True
+    [(_, score)] = await redis_client.zrange(QUEUE, 0, -1, withscores=True)
+    now_ms = (await redis_client.time())[0] * 1000
+    assert score > now_ms + 4000
+
+
 async def test_a_run_that_will_be_retried_keeps_the_scope_queued_for_its_retry(redis_client: Redis) -> None:
     work = scopes(redis_client)
     await work.mark(BOARD, reason="event")
