@@ -133,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="20 s of deliveries (under a minute in all)")
+    parser.add_argument("--quick", action="store_true", help="15 s of deliveries (under a minute in all)")
     parser.add_argument("--rate", type=float, default=100.0, help="deliveries a second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
@@ -143,7 +143,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--logs", type=Path, help="keep the processes' logs and the store here")
     args = parser.parse_args()
-    seconds = 20.0 if args.quick else args.seconds
+    seconds = 15.0 if args.quick else args.seconds
     # Stopped from outside (a timeout), still stop what it started: an orphaned worker would go on
     # taking jobs from whichever Redis later gets its Sentinels' ports.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped"))

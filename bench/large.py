@@ -344,7 +344,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="1 s windows; 150, 300 and 600 boards")
+    parser.add_argument("--quick", action="store_true", help="1 s windows; 100, 200 and 400 boards")
     parser.add_argument("--plot", type=Path, help="where the SVG goes [bench/large.svg; --quick: a temp dir]")
     args = parser.parse_args()
     # The README shows a full run's curve: a quick run must not draw over it.
@@ -355,7 +355,7 @@ def main() -> None:
     )
     args.plot = args.plot or default
     sizes, per_board, window, burst = (
-        ((150, 300, 600), 10, 1.0, 20) if args.quick else ((200, 1000, 2000), 100, 10.0, 100)
+        ((100, 200, 400), 10, 1.0, 20) if args.quick else ((200, 1000, 2000), 100, 10.0, 100)
     )
     figures: list[Figures] = []
     print(f"{'boards':>6} {'members':>7} {'calls/board':>11} {'resync s':>9} {'bound s':>8} {'ratio':>6} "

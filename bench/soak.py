@@ -5,7 +5,7 @@ set up as the emulator's sample workspace. The driver posts membership deliverie
 boards at a steady rate, with a burst every minute, and records each answer's latency. At the end it
 waits for the worker to drain the queue and counts the acknowledged deliveries that never reached the
 event log (lost). Memory is each process's resident set after a warm-up minute (the baseline) and at
-the end. `--quick`: 20 s, a burst every 7 s.
+the end. `--quick`: 14 s, a burst every 5 s.
 
 Ends with: result: soak delivered=D acked=A lost=L p99_ms=P rss_growth_mb=M
 """
@@ -164,9 +164,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="20 s, a burst every 7 s")
+    parser.add_argument("--quick", action="store_true", help="14 s, a burst every 5 s")
     quick = parser.parse_args().quick
-    seconds, burst_every, warmup = (20.0, 7.0, 4.0) if quick else (600.0, 60.0, 60.0)
+    seconds, burst_every, warmup = (14.0, 5.0, 4.0) if quick else (600.0, 60.0, 60.0)
     rate, burst = 50.0, 300
     with (
         tempfile.TemporaryDirectory(prefix="trellis-soak-") as tmp,
