@@ -39,7 +39,11 @@ async def test_a_full_run_prints_no_secret(stack: Stack) -> None:
             sys.executable, "-m", "trellis", *args, env={**os.environ, **settings},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-        printed, _ = await asyncio.wait_for(process.communicate(), 60)
+        try:
+            printed, _ = await asyncio.wait_for(process.communicate(), 60)
+        except TimeoutError:
+            process.kill()
+            raise
         return printed.decode()
 
     created = await trellis("tokens", "create", "owner@acme.example")  # prints the new token, by design
