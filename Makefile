@@ -26,8 +26,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers share the tests (each with its own Redis database and PostgreSQL database); the
+# benchmarks then run alone, as measurements must.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not benchmark"
+	$(BIN)/pytest -m benchmark
 
 bench-quick: $(VENV)/.installed-test
 	$(BIN)/python bench/receiver.py --quick

@@ -27,9 +27,20 @@ from trellis.wiring import receiver_app
 # store's tests and the membership API's, which live in different folders.
 pytest_plugins = ["tests.fixtures.store"]
 
-# Tests own one Redis database number and empty it before and after each test that uses it.
-REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13"))
-REDIS_URL = os.environ.get("TRELLIS_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
+
+def _worker_index() -> int:
+    """Which of pytest-xdist's parallel workers this process is (gw0, gw1, ...); 0 when run alone."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
+# Each test process owns one Redis database number (the first from 13 on; Redis has 16) and empties it
+# before and after each test that uses it, so parallel workers never see each other's keys.
+REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13")) + _worker_index()
+if REDIS_DB > 15:
+    raise pytest.UsageError(
+        f"Redis database {REDIS_DB} does not exist (0-15): fewer workers, or a lower TRELLIS_TEST_REDIS_DB"
+    )
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 SettingsFactory = Callable[..., Settings]
 
@@ -111,9 +122,10 @@ def client_for() -> Callable[[Settings], Any]:
     return open_client
 
 
+# And a PostgreSQL database of its own: the worker's number is added to the name from the second on.
 POSTGRES_URL = os.environ.get(
     "TRELLIS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/trellis_test"
-)
+) + (f"_{_worker_index()}" if _worker_index() else "")
 
 
 def _fresh_postgres() -> None:

@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.benchmark
+
 
 def result_line(script: str) -> dict[str, str]:
     completed = subprocess.run(

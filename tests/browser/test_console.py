@@ -33,7 +33,8 @@ from tests.stack import (
 
 __all__ = ["services"]  # a fixture, used by name
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), needs_chromium]
+# One Chromium for them all: under pytest-xdist these tests go to one worker together.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), needs_chromium, pytest.mark.xdist_group("browser")]
 
 # Where the screenshots go: the README's are taken with TRELLIS_TEST_SCREENSHOTS=docs (a plain run keeps
 # its own in a temporary folder, so that it leaves the checkout as it found it).

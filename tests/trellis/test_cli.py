@@ -199,7 +199,7 @@ def never_migrated(postgres_url: str) -> str:
 
     from membership.database import recreate_postgres_database
 
-    empty = postgres_url.rsplit("/", 1)[0] + "/trellis_test_unmigrated"
+    empty = f"{postgres_url}_unmigrated"
     asyncio.run(recreate_postgres_database(empty))
     return empty
 
