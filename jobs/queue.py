@@ -6,9 +6,10 @@ a result is not queued again. Two differences make it fast:
 
 - A Lua script does, for each job, the existence check and both writes atomically, instead of arq's
   WATCH / EXISTS / MULTI / EXEC round trips.
-- Enqueues that are in flight together are *group committed*: whatever arrives while one script call
-  is on the wire goes out in the next one, so under load one Redis round trip carries many jobs, and
-  each caller still resumes only once Redis has acknowledged its own job.
+- Enqueues that are in flight together are *group committed*: whatever arrives while the script calls
+  already sent are on the wire goes out in the next one, so under load one Redis round trip carries many
+  jobs, and each caller still resumes only once Redis has acknowledged its own job. Two batches may be
+  on the wire at once, so that the jobs arriving behind a batch wait for a connection, not for Redis.
 
 Jobs are encoded as JSON, not pickle: whoever can write to Redis must not be able to run code in a
 worker by planting a job.
@@ -17,16 +18,19 @@ worker by planting a job.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import hiredis
 import orjson
 from arq.constants import job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 # Same as arq: a job key lives a day past the time it was due.
 EXPIRES_EXTRA_MS = 86_400_000
@@ -62,6 +66,7 @@ end
 return queued
 """
 )
+ENQUEUE_SHA = hashlib.sha1(ENQUEUE_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
 
 
 def serialize(data: Any) -> bytes:
@@ -121,7 +126,8 @@ class NotReplicated(RedisError):
 
 
 class JobQueue:
-    """Enqueues jobs for arq workers, batching concurrent callers into one script call.
+    """Enqueues jobs for arq workers, batching concurrent callers into one script call, with up to
+    `max_in_flight` batches sent and not yet answered.
 
     With `min_replicas` > 0 a batch counts as written only once Redis's WAIT confirms that many replicas
     have it, so that a job acknowledged to its caller survives the primary's failover. WAIT goes in the
@@ -135,6 +141,7 @@ class JobQueue:
         *,
         timeout: float = 5.0,
         max_batch: int = 500,
+        max_in_flight: int = 2,
         min_replicas: int = 0,
     ) -> None:
         self.redis = redis
@@ -143,10 +150,12 @@ class JobQueue:
         self.min_replicas = min_replicas
         self._replicated_mark = f"{queue_name}:replicated-batches"
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._pending: list[tuple[_Prepared, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        # redis-py's Script sends EVALSHA, and loads the script again if Redis has forgotten it.
-        self._enqueue_script = redis.register_script(ENQUEUE_SCRIPT)
+        self._gathering = False  # a flush is due to take what is pending at its next turn of the loop
+        self._in_flight = 0
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._idle_connections: list[AbstractConnection] = []  # taken from the client's pool, kept
 
     async def enqueue(self, job: Job) -> bool:
         """Queue `job`; True if queued now, False if a job with its id is already queued or done.
@@ -159,8 +168,7 @@ class JobQueue:
         """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((self._prepare(job), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_pending())
+        self._start_flush()
         return await future
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
@@ -175,59 +183,106 @@ class JobQueue:
         header = f"{job_id} {defer_ms + EXPIRES_EXTRA_MS} {now_ms + defer_ms}"
         return _Prepared(header, job.encode(now_ms))
 
-    async def _flush_pending(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            try:
-                async with asyncio.timeout(self.timeout):
-                    outcomes = await self._write([job for job, _ in batch])
-            except Exception as exc:  # every caller in the batch gets the failure: none is lost silently
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+    def _start_flush(self) -> None:
+        """Start a flush, unless one is already gathering the pending jobs or enough are in flight (one
+        of them starts the next when it ends). It runs at the loop's next turn, so it takes every job
+        queued before then."""
+        if self._pending and not self._gathering and self._in_flight < self._max_in_flight:
+            self._gathering = True
+            flush = asyncio.create_task(self._flush())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        self._gathering = False
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        self._in_flight += 1
+        connection = self._idle_connections.pop() if self._idle_connections else None
+        try:
+            async with asyncio.timeout(self.timeout):
+                if connection is None:
+                    connection = await self.redis.connection_pool.get_connection()
+                outcomes = await self._write(connection, [job for job, _ in batch])
+        except Exception as exc:  # every caller in the batch gets the failure: none is lost silently
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
             for (_, future), queued in zip(batch, outcomes, strict=True):
                 if not future.done():  # else the caller gave up waiting; the job is stored all the same
                     future.set_result(bool(queued))
+        finally:
+            # After an error redis-py has dropped the connection's socket; it reconnects on next use.
+            if connection is not None:
+                self._idle_connections.append(connection)
+            self._in_flight -= 1
+            self._start_flush()
 
-    async def _write(self, jobs: list[_Prepared]) -> list[int]:
-        """Run the enqueue script over the batch: one command, one round trip; a 0 or 1 per job."""
-        args: list[Any] = []
+    async def _write(self, connection: AbstractConnection, jobs: list[_Prepared]) -> list[int]:
+        """Run the enqueue script over the batch, with WAIT after it when replicas must confirm: one
+        round trip; a 0 or 1 per job."""
+        args: list[str | bytes] = []
         for job in jobs:
             args.append(job.header)
             args.append(job.encoded)
-        if self.min_replicas:
-            replies = await self._write_replicated(args)
-        else:
-            replies = await self._enqueue_script(keys=[self.queue_name], args=args)
-        return [int(reply) for reply in replies]
-
-    async def _write_replicated(self, args: list[Any]) -> list[Any]:
-        """The script and WAIT in one pipeline: WAIT counts the replicas that have every write made *on
-        its connection*, so both must travel on the same one. WAIT gives up a little before our own
-        timeout, so that a lagging replica is told apart from a Redis that does not answer."""
+        if not self.min_replicas:
+            (outcomes,) = await self._evalsha(connection, [self.queue_name], args)
+            return [int(queued) for queued in outcomes]
+        # WAIT counts the replicas that have every write made *on its connection*: it travels on the
+        # same one, right after the script. It gives up a little before our own timeout, so that a
+        # lagging replica is told apart from a Redis that does not answer.
         wait_ms = max(1, int(self.timeout * 750))
+        keys = [self.queue_name, self._replicated_mark]
+        outcomes, replicas = await self._evalsha(connection, keys, args, ("WAIT", self.min_replicas, wait_ms))
+        if int(replicas) < self.min_replicas:
+            raise NotReplicated(f"{replicas} of {self.min_replicas} replica(s) confirmed within {wait_ms} ms")
+        return [int(queued) for queued in outcomes]
+
+    async def _evalsha(
+        self,
+        connection: AbstractConnection,
+        keys: list[str],
+        args: list[str | bytes],
+        *after: tuple[Any, ...],
+    ) -> list[Any]:
+        """The enqueue script's reply, then each command of `after`'s, all sent in one write; the
+        script is loaded again first if Redis has forgotten it (a restarted or new primary).
+
+        This is the receiver's hottest call, so it skips redis-py's per-command machinery (a pool
+        checkout, the retry wrapper, packing in Python): the queue keeps connections of the client's
+        pool, one for each batch in flight, packs with hiredis, and sends and reads through redis-py's
+        own connection, which still connects, authenticates, follows Sentinel, and drops its socket on
+        any error or cancellation so that the next batch starts on a fresh one.
+        """
+        commands = [("EVALSHA", ENQUEUE_SHA, len(keys), *keys, *args), *after]
         for attempt in range(2):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(self._enqueue_script.sha, 2, self.queue_name, self._replicated_mark, *args)
-                pipe.wait(self.min_replicas, wait_ms)
-                replies, replicas = await pipe.execute(raise_on_error=False)
-            if isinstance(replies, NoScriptError) and attempt == 0:
-                await self.redis.script_load(ENQUEUE_SCRIPT)  # a restarted or new primary
+            replies = await self._round_trip(connection, commands)
+            if isinstance(replies[0], NoScriptError) and attempt == 0:
+                await self._round_trip(connection, [("SCRIPT", "LOAD", ENQUEUE_SCRIPT)])
                 continue
-            if isinstance(replies, Exception):
-                raise replies
-            if isinstance(replicas, Exception):
-                raise replicas
-            if int(replicas) < self.min_replicas:
-                raise NotReplicated(
-                    f"{replicas} of {self.min_replicas} replica(s) confirmed within {wait_ms} ms"
-                )
-            return list(replies)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
         raise AssertionError("unreachable: the script was loaded before the second attempt")
 
+    @staticmethod
+    async def _round_trip(connection: AbstractConnection, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send `commands` in one write and read a reply each; an error reply is returned, not raised,
+        so that every reply is read and the connection stays in step."""
+        await connection.send_packed_command(b"".join(hiredis.pack_command(c) for c in commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
     async def aclose(self) -> None:
-        """Let the jobs already handed over reach Redis."""
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        """Let the jobs already handed over reach Redis, then give the connections back."""
+        while self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+        while self._idle_connections:
+            await self.redis.connection_pool.release(self._idle_connections.pop())

@@ -10,6 +10,7 @@ from arq.jobs import deserialize_job
 from redis.asyncio import Redis
 
 from jobs.queue import Job, JobQueue, RawJSON, deserialize, serialize
+from tests.support import RedisServer
 
 QUEUE = "trellis:test:queue"
 
@@ -56,15 +57,43 @@ async def test_job_id_with_a_kept_result_is_not_queued_again(redis_client: Redis
     assert await JobQueue(redis_client, QUEUE).enqueue(Job("f", job_id="done")) is False
 
 
-async def test_concurrent_enqueues_share_round_trips(redis_client: Redis) -> None:
-    queue = JobQueue(redis_client, QUEUE)
-    before = await redis_client.info("commandstats")
+async def test_concurrent_enqueues_share_round_trips(own_redis: RedisServer) -> None:
+    # A server of the test's own: its command counts are the test's alone.
+    redis = Redis.from_url(own_redis.url)
+    queue = JobQueue(redis, QUEUE)
     outcomes = await queue.enqueue_many([Job("f", (i,), job_id=f"job-{i}") for i in range(300)])
-    after = await redis_client.info("commandstats")
-    calls = after["cmdstat_evalsha"]["calls"] - before.get("cmdstat_evalsha", {"calls": 0})["calls"]
+    calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    await queue.aclose()
+    await redis.aclose()
     assert outcomes == [True] * 300
-    assert await redis_client.zcard(QUEUE) == 300
     assert calls <= 3
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 2])
+async def test_a_job_queued_while_a_batch_waits_on_redis_goes_out_at_once_up_to_max_in_flight(
+    own_redis: RedisServer, max_in_flight: int
+) -> None:
+    redis = Redis.from_url(own_redis.url)
+    queue = JobQueue(redis, QUEUE, max_in_flight=max_in_flight)
+    await redis.execute_command("CLIENT", "PAUSE", 500, "WRITE")  # every batch waits on Redis
+    first = asyncio.create_task(queue.enqueue(Job("f", job_id="first")))
+    await asyncio.sleep(0.1)
+    second = asyncio.create_task(queue.enqueue(Job("f", job_id="second")))
+    await asyncio.sleep(0.1)
+    # The test's own client and one connection a batch on the wire.
+    connected = len(await redis.client_list())
+    assert await asyncio.gather(first, second) == [True, True]
+    await queue.aclose()
+    await redis.aclose()
+    assert connected == 1 + max_in_flight
+
+
+async def test_closing_the_queue_gives_its_connections_back(redis_client: Redis) -> None:
+    queue = JobQueue(redis_client, QUEUE)
+    await queue.enqueue_many([Job("f", job_id=f"j{i}") for i in range(3)])
+    await queue.aclose()
+    pool = redis_client.connection_pool
+    assert pool._in_use_connections == set()  # redis-py counts them only there
 
 
 async def test_queue_recovers_when_redis_forgets_the_script(redis_client: Redis) -> None:
