@@ -98,18 +98,22 @@ def test_delivery_to_the_receiver_ends_in_the_event_log(
     wait_until(lambda: [e["action_id"] for e in recorded_events(service_env)] == [payload["action"]["id"]])
 
 
-def test_supervisor_restarts_a_child_that_dies(
+def test_supervisor_restarts_a_receiver_that_dies(
     service: subprocess.Popen[bytes], service_env: dict[str, str]
 ) -> None:
     before = children(service.pid)
     assert len(before) == 2
-    os.kill(before[1], signal.SIGKILL)
+    [receiver] = [pid for pid in before if "serve" in Path(f"/proc/{pid}/cmdline").read_text().split("\0")]
+    os.kill(receiver, signal.SIGKILL)
 
-    wait_until(lambda: len(children(service.pid)) == 2 and before[1] not in children(service.pid))
+    wait_until(lambda: len(children(service.pid)) == 2 and receiver not in children(service.pid))
+    # The new receiver takes a moment to listen: deliveries are taken again once it says it is ready.
+    base = f"http://127.0.0.1:{service_env['TRELLIS_PORT']}"
+    wait_until(lambda: _ready(base))
     payload = delivery()
     body = encode(payload)
-    url = f"http://127.0.0.1:{service_env['TRELLIS_PORT']}/webhooks/trello"
-    httpx.post(url, content=body, headers=signed_headers(body))
+    response = httpx.post(f"{base}/webhooks/trello", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
     wait_until(lambda: any(e["action_id"] == payload["action"]["id"] for e in recorded_events(service_env)))
 
 
