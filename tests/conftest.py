@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from membership.database import Database, recreate_postgres_database, upgrade
 from membership.models import Base
-from tests.support import TEST_CALLBACK_URL, TEST_SECRET, RedisServer
+from tests.support import TEST_CALLBACK_URL, TEST_SECRET, RedisServer, worker_index
 from trellis.settings import Settings
 from trellis.wiring import receiver_app
 
@@ -28,14 +28,9 @@ from trellis.wiring import receiver_app
 pytest_plugins = ["tests.fixtures.store"]
 
 
-def _worker_index() -> int:
-    """Which of pytest-xdist's parallel workers this process is (gw0, gw1, ...); 0 when run alone."""
-    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-
-
 # Each test process owns one Redis database number (the first from 13 on; Redis has 16) and empties it
 # before and after each test that uses it, so parallel workers never see each other's keys.
-REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13")) + _worker_index()
+REDIS_DB = int(os.environ.get("TRELLIS_TEST_REDIS_DB", "13")) + worker_index()
 if REDIS_DB > 15:
     raise pytest.UsageError(
         f"Redis database {REDIS_DB} does not exist (0-15): fewer workers, or a lower TRELLIS_TEST_REDIS_DB"
@@ -125,7 +120,7 @@ def client_for() -> Callable[[Settings], Any]:
 # And a PostgreSQL database of its own: the worker's number is added to the name from the second on.
 POSTGRES_URL = os.environ.get(
     "TRELLIS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/trellis_test"
-) + (f"_{_worker_index()}" if _worker_index() else "")
+) + (f"_{worker_index()}" if worker_index() else "")
 
 
 def _fresh_postgres() -> None:

@@ -10,11 +10,40 @@ import hmac
 import itertools
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from trellis.supervisor import free_port, start_local_redis
+from trellis.supervisor import start_local_redis
+
+
+def worker_index() -> int:
+    """Which of pytest-xdist's parallel workers this process is (gw0, gw1, ...); 0 when run alone."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
+# Ports for the processes a test starts. The kernel's choice (`trellis.supervisor.free_port`) is unique
+# only within one process: under two test workers, one may be offered a port the other has just probed
+# and not yet bound. So each worker takes ports from a range of its own, below the kernel's ephemeral
+# range (32768 and up), where the kernel hands out nothing either.
+PORTS_PER_WORKER = 3000
+_next_ports = itertools.count(20_000 + PORTS_PER_WORKER * worker_index())
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, from this test worker's own range, never handed out twice."""
+    for port in _next_ports:
+        if port >= 20_000 + PORTS_PER_WORKER * (worker_index() + 1):
+            break
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken by something else on this machine
+        return port
+    raise RuntimeError("this test worker has used up its range of ports")
+
 
 TEST_SECRET = "test-webhook-secret-0123456789abcdef"
 TEST_CALLBACK_URL = "https://trellis.example.com/webhooks/trello"
