@@ -28,13 +28,14 @@ def worker_index() -> int:
 # and not yet bound. So each worker takes ports from a range of its own, below the kernel's ephemeral
 # range (32768 and up), where the kernel hands out nothing either.
 PORTS_PER_WORKER = 3000
-_next_ports = itertools.count(20_000 + PORTS_PER_WORKER * worker_index())
+_first_port = 20_000 + PORTS_PER_WORKER * worker_index()
+_next_ports = itertools.count(_first_port)
 
 
 def free_port() -> int:
     """A TCP port nothing listens on now, from this test worker's own range, never handed out twice."""
     for port in _next_ports:
-        if port >= 20_000 + PORTS_PER_WORKER * (worker_index() + 1):
+        if port >= _first_port + PORTS_PER_WORKER:
             break
         with socket.socket() as sock:
             try:
