@@ -63,9 +63,11 @@ async def test_concurrent_enqueues_share_round_trips(own_redis: RedisServer) -> 
     queue = JobQueue(redis, QUEUE)
     outcomes = await queue.enqueue_many([Job("f", (i,), job_id=f"job-{i}") for i in range(300)])
     calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    queued = await redis.zcard(QUEUE)
     await queue.aclose()
     await redis.aclose()
     assert outcomes == [True] * 300
+    assert queued == 300
     assert calls <= 3
 
 
