@@ -7,9 +7,8 @@ Field names differ between action types, so everything here reads defensively.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 BOARD_MEMBER_ACTIONS = frozenset(
     {
@@ -60,9 +59,9 @@ class InvalidDelivery(ValueError):
     """The body is not a Trello webhook delivery we can act on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The parts of a webhook delivery that decide what to do with it."""
+class Delivery(NamedTuple):
+    """The parts of a webhook delivery that decide what to do with it. (A NamedTuple: the receiver
+    builds one for every delivery, and it is built in half the time of a frozen dataclass.)"""
 
     action_id: str
     type: str

@@ -88,7 +88,7 @@ def create_app(config: ReceiverConfig) -> ReceiverApp:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     webhook = config.webhook
-    endpoint = None if webhook is None else TrelloWebhookEndpoint(webhook, queue, metrics)
+    endpoint = None if webhook is None else TrelloWebhookEndpoint(webhook, queue, metrics.webhooks)
     document = openapi_document()
 
     async def openapi_endpoint(request: Request) -> Response:

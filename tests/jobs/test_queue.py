@@ -96,6 +96,29 @@ async def test_closing_the_queue_gives_its_connections_back(redis_client: Redis)
     await queue.aclose()
     pool = redis_client.connection_pool
     assert pool._in_use_connections == set()  # redis-py counts them only there
+    # The queue bounds its round trips itself while it holds a connection; given back, each has the
+    # client's own socket timeout again.
+    timeouts = {connection.socket_timeout for connection in pool._available_connections}
+    assert timeouts == {pool.connection_kwargs.get("socket_timeout")}
+
+
+async def test_a_redis_that_does_not_answer_fails_the_batch_within_the_queue_timeout(
+    own_redis: RedisServer,
+) -> None:
+    redis = Redis.from_url(own_redis.url, socket_timeout=30)  # far longer than the queue's own
+    queue = JobQueue(redis, QUEUE, timeout=0.3)
+    await queue.enqueue(Job("f", job_id="before"))  # the queue now holds a connection
+    await redis.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await queue.enqueue(Job("f", job_id="stuck"))
+    waited = asyncio.get_running_loop().time() - started
+    await redis.execute_command("CLIENT", "UNPAUSE")
+    # The timed-out connection was dropped mid-reply; the next batch starts on a fresh one.
+    assert await queue.enqueue(Job("f", job_id="after")) is True
+    await queue.aclose()
+    await redis.aclose()
+    assert waited < 1.0
 
 
 async def test_queue_recovers_when_redis_forgets_the_script(redis_client: Redis) -> None:
