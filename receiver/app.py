@@ -13,10 +13,12 @@ from typing import Any
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jobs.connection import RedisTarget, connect
 from jobs.queue import JobQueue
@@ -39,7 +41,9 @@ class ReceiverApp(Starlette):
     They are nearly all the traffic, and the endpoint answers every request itself (405 for a wrong
     method included), so Starlette's error and exception middleware and its router would only cost time
     (about a tenth of the CPU a delivery, in a profile). An error the endpoint does not expect still
-    ends as a 500, from uvicorn.
+    ends as a 500, from uvicorn. So would the proxy headers (X-Forwarded-For, -Proto), which only the
+    other routes read (a webhook's rejections log the header as it came): uvicorn's middleware for
+    them runs in Starlette's stack, not in front of every delivery.
     """
 
     def __init__(self, *, webhook: ASGIApp | None, **kwargs: Any) -> None:
@@ -63,6 +67,7 @@ class ReceiverConfig:
     invite_ttl: timedelta = timedelta(days=14)  # an invite older than this answers as an unknown one
     metrics_token: str | None = field(default=None, repr=False)  # set: /metrics wants it as a bearer token
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    forwarded_allow_ips: str = "127.0.0.1"  # the proxies whose X-Forwarded-* headers are believed
 
 
 def create_app(config: ReceiverConfig) -> ReceiverApp:
@@ -129,5 +134,9 @@ def create_app(config: ReceiverConfig) -> ReceiverApp:
             await database.dispose()
 
     return ReceiverApp(
-        webhook=endpoint, routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS
+        webhook=endpoint,
+        routes=routes,
+        middleware=[Middleware(ProxyHeadersMiddleware, trusted_hosts=config.forwarded_allow_ips)],
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
     )

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     request_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_request_head_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
     max_connections: int = Field(default=1000, ge=10)
+    # The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or networks, comma
+    # separated, "*" for any): uvicorn's --forwarded-allow-ips.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # Workers.
     job_max_tries: int = Field(default=8, ge=1)

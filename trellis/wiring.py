@@ -44,6 +44,7 @@ def receiver_config(settings: Settings) -> ReceiverConfig:
         invite_ttl=timedelta(days=settings.invite_ttl_days),
         metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
         console=console_config(settings),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 from arq.jobs import deserialize_job
 from redis.asyncio import Redis
 
@@ -114,6 +115,19 @@ async def test_missing_signature_is_refused(client: httpx.AsyncClient, redis_cli
     response = await post(client, encode(delivery()), {"content-type": "application/json"})
     assert response.status_code == 401
     assert response.json()["detail"] == "missing signature"
+
+
+async def test_a_forged_delivery_is_logged_with_its_peer_and_what_a_proxy_said_of_it(
+    client: httpx.AsyncClient,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        headers = {"x-trello-webhook": "forged", "x-forwarded-for": "203.0.113.9"}
+        await post(client, encode(delivery()), headers)
+
+    [rejected] = [entry for entry in logs if entry["event"] == "webhook rejected"]
+    assert rejected["reason"] == "signature mismatch"
+    assert rejected["client"] == "127.0.0.1"  # the peer: the test client, as a proxy would be
+    assert rejected["forwarded_for"] == "203.0.113.9"
 
 
 async def test_empty_signature_is_refused(client: httpx.AsyncClient) -> None:

@@ -35,6 +35,8 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
         server_header=False,
         # trellis.logging silences uvicorn.access anyway; not calling it spares every request the call.
         access_log=False,
+        # The app believes X-Forwarded-* itself, on every route but the webhook's (receiver.app).
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
         # Bounded before any route: a slow or oversized request head, too many connections at once.
         http=bounded_protocol(settings.request_head_timeout_seconds, settings.max_request_head_bytes),

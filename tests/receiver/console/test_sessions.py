@@ -67,6 +67,30 @@ async def test_without_https_anywhere_the_cookie_is_not_secure(
     assert "secure" not in answer.headers["set-cookie"].lower()
 
 
+async def test_behind_a_trusted_proxy_that_terminates_https_the_cookie_is_secure(
+    store_url: str, make_settings: SettingsFactory, world: World
+) -> None:
+    settings = make_settings(database_url=store_url, callback_url="http://127.0.0.1:8080/webhooks/trello")
+    async with console_client(settings, "http://127.0.0.1:8080") as console:  # the proxy: 127.0.0.1
+        page = await console.get("/console/sign-in", headers={"x-forwarded-proto": "https"})
+
+    assert "; secure" in page.headers["set-cookie"].lower()
+
+
+async def test_the_forwarded_scheme_of_a_peer_not_trusted_as_a_proxy_is_not_believed(
+    store_url: str, make_settings: SettingsFactory, world: World
+) -> None:
+    settings = make_settings(
+        database_url=store_url,
+        callback_url="http://127.0.0.1:8080/webhooks/trello",
+        forwarded_allow_ips="10.1.2.3",
+    )
+    async with console_client(settings, "http://127.0.0.1:8080") as console:
+        page = await console.get("/console/sign-in", headers={"x-forwarded-proto": "https"})
+
+    assert "secure" not in page.headers["set-cookie"].lower()
+
+
 async def test_a_session_ends_when_its_lifetime_is_over(
     store_url: str, make_settings: SettingsFactory, world: World
 ) -> None:
