@@ -12,9 +12,13 @@ comparison is of what each server gets done with one core, and Redis's share of 
 own in production) is not counted against the receiver. `--shared-cores` lets every process run anywhere,
 as the figures before this rule were measured.
 
-    python bench/receiver.py [--quick] [--connections 32] [--seconds 15] [--rounds 3] [--shared-cores]
+Each round drives the three endpoints one after the other, the bare one first in one round and last in
+the next, and the ratio is the median of the rounds' own ratios: the machine's speed drifts by more than
+the difference measured, and two runs of the same round are the closest in time there are.
 
-Ends with: result: receiver ratio=R p99_ms=P lost=N ... replicated_ratio=Q replicated_p99_ms=P
+    python bench/receiver.py [--quick] [--connections 32] [--seconds 8] [--rounds 7] [--shared-cores]
+
+Ends with: result: receiver ratio=R p99_ms=P lost=N ... ratio_min=A ratio_max=B replicated_ratio=Q ...
 """
 
 from __future__ import annotations
@@ -224,8 +228,8 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="one short round (under a minute)")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--shared-cores", action="store_true", help="let every process run on any core")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -279,13 +283,16 @@ def main() -> None:
                 script = Path(tmp) / f"round{round_number}.lua"
                 actions = ids(2 * round_number, distinct)
                 write_script(script, actions, ids(2 * round_number + 1, distinct))
-                bare_runs.append(drive(bare_port, script, args.connections, seconds)[0])
+                if round_number % 2 == 0:
+                    bare_runs.append(drive(bare_port, script, args.connections, seconds)[0])
                 run, acked = drive(receiver_port, script, args.connections, seconds)
                 receiver_runs.append(run)
                 missing, foreign = audit(redis_url, acked, set(actions))
                 replicated_run, replicated_acked = drive(replicated_port, script, args.connections, seconds)
                 replicated_runs.append(replicated_run)
                 replicated_missing, replicated_foreign = audit(replicated_url, replicated_acked, set(actions))
+                if round_number % 2 == 1:
+                    bare_runs.append(drive(bare_port, script, args.connections, seconds)[0])
                 acked_total += len(acked) + len(replicated_acked)
                 if run.requests > distinct:
                     print(f"note: {run.requests} requests over {distinct} actions: some were redeliveries")
@@ -294,9 +301,10 @@ def main() -> None:
 
     receiver_rps = statistics.median(r.rps for r in receiver_runs)
     bare_rps = statistics.median(r.rps for r in bare_runs)
+    ratios = [r.rps / b.rps for r, b in zip(receiver_runs, bare_runs, strict=True)]
+    replicated_ratios = [r.rps / b.rps for r, b in zip(replicated_runs, bare_runs, strict=True)]
     p50 = statistics.median(r.p50_ms for r in receiver_runs)
     p99 = statistics.median(r.p99_ms for r in receiver_runs)
-    replicated_rps = statistics.median(r.rps for r in replicated_runs)
     replicated_p99 = statistics.median(r.p99_ms for r in replicated_runs)
     non2xx = sum(r.non2xx + r.socket_errors for r in receiver_runs + replicated_runs)
     print(f"{'endpoint':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'non-2xx':>8}")
@@ -312,10 +320,12 @@ def main() -> None:
     print(
         f"audit: {lost} acknowledged actions not queued exactly once, {extra} foreign jobs, {non2xx} non-2xx"
     )
+    print("ratio of each round: " + " ".join(f"{ratio:.3f}" for ratio in ratios))
     print(
-        f"result: receiver ratio={receiver_rps / bare_rps:.3f} p99_ms={p99:.2f} lost={lost} "
+        f"result: receiver ratio={statistics.median(ratios):.3f} p99_ms={p99:.2f} lost={lost} "
         f"rps={receiver_rps:.0f} bare_rps={bare_rps:.0f} p50_ms={p50:.2f} acked={acked_total} "
-        f"non2xx={non2xx} extra={extra} replicated_ratio={replicated_rps / bare_rps:.3f} "
+        f"non2xx={non2xx} extra={extra} ratio_min={min(ratios):.3f} ratio_max={max(ratios):.3f} "
+        f"replicated_ratio={statistics.median(replicated_ratios):.3f} "
         f"replicated_p99_ms={replicated_p99:.2f} pinned={int(server_core is not None)}"
     )
 
