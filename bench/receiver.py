@@ -260,7 +260,7 @@ def main() -> None:
         receiver_argv = python_module("trellis", "serve", "--port", str(receiver_port))
         bare_argv = python_module(
             "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--log-level", "warning",
-            "--no-access-log", "--no-server-header",
+            "--no-access-log", "--no-server-header", "--no-proxy-headers",  # as `trellis serve` runs it
         )  # fmt: skip
         replicated_argv = python_module("trellis", "serve", "--port", str(replicated_port))
         replicated_env = {**env, "TRELLIS_REDIS_URL": replicated_url, "TRELLIS_REDIS_MIN_REPLICAS": "1"}
