@@ -138,10 +138,22 @@ class Run:
     p999_ms: float
     non2xx: int
     socket_errors: int
+    server_cpu_seconds: float
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """The server's CPU time a request (its own process: user and system)."""
+        return 1e6 * self.server_cpu_seconds / max(1, self.requests)
+
+    @property
+    def busy(self) -> float:
+        """The share of the run the server spent on its core; the rest it waited on wrk or Redis (or the
+        machine did not run it)."""
+        return self.server_cpu_seconds / self.seconds
 
 
 def ids(prefix: int, count: int) -> list[str]:
@@ -167,15 +179,26 @@ def write_script(path: Path, actions: list[str], members: list[str]) -> None:
     )
 
 
-def drive(port: int, script: Path, connections: int, seconds: float) -> tuple[Run, list[tuple[str, str]]]:
-    """One wrk run; returns its figures and (action id, status) of every 2xx answer that named one."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(
+    server: subprocess.Popen[bytes], port: int, script: Path, connections: int, seconds: float
+) -> tuple[Run, list[tuple[str, str]]]:
+    """One wrk run against `server` on `port`; returns its figures and (action id, status) of every 2xx
+    answer that named one."""
     acked_file = script.with_suffix(".acked")
+    cpu_before = cpu_seconds(server.pid)
     result = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "5s", "-s", str(script),
          f"http://127.0.0.1:{port}/webhooks/trello"],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
         env={**os.environ, "WRK_ACKED_FILE": str(acked_file)},
     )  # fmt: skip
+    server_cpu = cpu_seconds(server.pid) - cpu_before
     line = next(line for line in result.stdout.splitlines() if line.startswith("WRK "))
     data = json.loads(line[4:])
     acked = [(line.split()[0], line.split()[1]) for line in acked_file.read_text().splitlines()]
@@ -187,6 +210,7 @@ def drive(port: int, script: Path, connections: int, seconds: float) -> tuple[Ru
         p999_ms=data["p999_us"] / 1000,
         non2xx=data["non2xx"],
         socket_errors=data["socket_errors"],
+        server_cpu_seconds=server_cpu,
     ), acked
 
 
@@ -269,14 +293,18 @@ def main() -> None:
         bare_runs: list[Run] = []
         lost = extra = acked_total = 0
         with (
-            running(receiver_argv, receiver_port, env, cores=server_core),
-            running(replicated_argv, replicated_port, replicated_env, cores=server_core),
-            running(bare_argv, bare_port, cores=server_core),
+            running(receiver_argv, receiver_port, env, cores=server_core) as receiver,
+            running(replicated_argv, replicated_port, replicated_env, cores=server_core) as replicated_server,
+            running(bare_argv, bare_port, cores=server_core) as bare,
         ):
             warmup = Path(tmp) / "warmup.lua"
             write_script(warmup, ids(0xFFFF, 2000), ids(0xFFFE, 2000))
-            for port in (bare_port, receiver_port, replicated_port):
-                drive(port, warmup, args.connections, 1)
+            for server, port in (
+                (bare, bare_port),
+                (receiver, receiver_port),
+                (replicated_server, replicated_port),
+            ):
+                drive(server, port, warmup, args.connections, 1)
             for url in (redis_url, replicated_url):
                 redis.Redis.from_url(url).flushdb()
             for round_number in range(rounds):
@@ -284,15 +312,17 @@ def main() -> None:
                 actions = ids(2 * round_number, distinct)
                 write_script(script, actions, ids(2 * round_number + 1, distinct))
                 if round_number % 2 == 0:
-                    bare_runs.append(drive(bare_port, script, args.connections, seconds)[0])
-                run, acked = drive(receiver_port, script, args.connections, seconds)
+                    bare_runs.append(drive(bare, bare_port, script, args.connections, seconds)[0])
+                run, acked = drive(receiver, receiver_port, script, args.connections, seconds)
                 receiver_runs.append(run)
                 missing, foreign = audit(redis_url, acked, set(actions))
-                replicated_run, replicated_acked = drive(replicated_port, script, args.connections, seconds)
+                replicated_run, replicated_acked = drive(
+                    replicated_server, replicated_port, script, args.connections, seconds
+                )
                 replicated_runs.append(replicated_run)
                 replicated_missing, replicated_foreign = audit(replicated_url, replicated_acked, set(actions))
                 if round_number % 2 == 1:
-                    bare_runs.append(drive(bare_port, script, args.connections, seconds)[0])
+                    bare_runs.append(drive(bare, bare_port, script, args.connections, seconds)[0])
                 acked_total += len(acked) + len(replicated_acked)
                 if run.requests > distinct:
                     print(f"note: {run.requests} requests over {distinct} actions: some were redeliveries")
@@ -302,15 +332,24 @@ def main() -> None:
     receiver_rps = statistics.median(r.rps for r in receiver_runs)
     bare_rps = statistics.median(r.rps for r in bare_runs)
     ratios = [r.rps / b.rps for r, b in zip(receiver_runs, bare_runs, strict=True)]
+    # The same comparison by CPU a request: what each costs its core, whether or not the other core kept
+    # it fed (a stall of wrk or Redis idles the server and lowers its rate, not its cost).
+    cpu_ratios = [b.cpu_us / r.cpu_us for r, b in zip(receiver_runs, bare_runs, strict=True)]
     replicated_ratios = [r.rps / b.rps for r, b in zip(replicated_runs, bare_runs, strict=True)]
     p50 = statistics.median(r.p50_ms for r in receiver_runs)
     p99 = statistics.median(r.p99_ms for r in receiver_runs)
     replicated_p99 = statistics.median(r.p99_ms for r in replicated_runs)
     non2xx = sum(r.non2xx + r.socket_errors for r in receiver_runs + replicated_runs)
-    print(f"{'endpoint':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'non-2xx':>8}")
+    print(
+        f"{'endpoint':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'non-2xx':>8}"
+        f" {'CPU us/req':>11} {'busy':>5}"
+    )
     for name, runs in (("bare", bare_runs), ("receiver", receiver_runs), ("replicated", replicated_runs)):
         for r in runs:
-            print(f"{name:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p999_ms:9.2f} {r.non2xx:8d}")
+            print(
+                f"{name:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p999_ms:9.2f} {r.non2xx:8d}"
+                f" {r.cpu_us:11.1f} {r.busy:5.2f}"
+            )
     placement = (
         "all share every core"
         if server_core is None
@@ -325,6 +364,7 @@ def main() -> None:
         f"result: receiver ratio={statistics.median(ratios):.3f} p99_ms={p99:.2f} lost={lost} "
         f"rps={receiver_rps:.0f} bare_rps={bare_rps:.0f} p50_ms={p50:.2f} acked={acked_total} "
         f"non2xx={non2xx} extra={extra} ratio_min={min(ratios):.3f} ratio_max={max(ratios):.3f} "
+        f"cpu_ratio={statistics.median(cpu_ratios):.3f} "
         f"replicated_ratio={statistics.median(replicated_ratios):.3f} "
         f"replicated_p99_ms={replicated_p99:.2f} pinned={int(server_core is not None)}"
     )
