@@ -14,7 +14,9 @@ as the figures before this rule were measured.
 
 Each round drives the three endpoints one after the other, the bare one first in one round and last in
 the next, and the ratio is the median of the rounds' own ratios: the machine's speed drifts by more than
-the difference measured, and two runs of the same round are the closest in time there are.
+the difference measured, and two runs of the same round are the closest in time there are. Each run
+also reads the server's own CPU time from /proc: the CPU a request, the share of the run it kept its core
+busy, and `cpu_ratio`, the comparison by CPU a request.
 
     python bench/receiver.py [--quick] [--connections 32] [--seconds 8] [--rounds 7] [--shared-cores]
 
@@ -332,8 +334,8 @@ def main() -> None:
     receiver_rps = statistics.median(r.rps for r in receiver_runs)
     bare_rps = statistics.median(r.rps for r in bare_runs)
     ratios = [r.rps / b.rps for r, b in zip(receiver_runs, bare_runs, strict=True)]
-    # The same comparison by CPU a request: what each costs its core, whether or not the other core kept
-    # it fed (a stall of wrk or Redis idles the server and lowers its rate, not its cost).
+    # The same comparison by the CPU each server spent a request: a stall of wrk or Redis idles a server,
+    # which lowers its rate far more than it raises its cost.
     cpu_ratios = [b.cpu_us / r.cpu_us for r, b in zip(receiver_runs, bare_runs, strict=True)]
     replicated_ratios = [r.rps / b.rps for r, b in zip(replicated_runs, bare_runs, strict=True)]
     p50 = statistics.median(r.p50_ms for r in receiver_runs)
