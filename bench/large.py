@@ -43,7 +43,15 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
-from bench.processes import emulator_command, free_port, python_module, redis_server, running, start_worker
+from bench.processes import (
+    cpu_seconds,
+    emulator_command,
+    free_port,
+    python_module,
+    redis_server,
+    running,
+    start_worker,
+)
 from bench.reconcile import Bench, ids
 from jobs.connection import connect
 from jobs.queue import JobQueue
@@ -164,8 +172,7 @@ class Worker:
         self.process, self.metrics_url = process, f"http://127.0.0.1:{metrics_port}/metrics"
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return cpu_seconds(self.process.pid)
 
     def memory_mb(self, field: str = "VmRSS") -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()

@@ -75,6 +75,12 @@ def redis_server() -> Iterator[str]:
             process.wait(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU time so far (/proc/PID/stat, utime and stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def python_module(*args: str) -> list[str]:
     return [sys.executable, "-m", *args]
 

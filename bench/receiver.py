@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
 
-from bench.processes import free_port, python_module, redis_server, running
+from bench.processes import cpu_seconds, free_port, python_module, redis_server, running
 from bench.redis_ha import ReplicatedRedis
 
 SECRET = "bench-webhook-secret"  # noqa: S105 (signs the benchmark's own deliveries)
@@ -179,12 +179,6 @@ def write_script(path: Path, actions: list[str], members: list[str]) -> None:
             "signatures": quoted(signatures),
         }
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(
