@@ -96,11 +96,11 @@ class TrelloWebhookEndpoint:
         signatures = [value for name, value in headers if name == SIGNATURE_HEADER]
         if len(signatures) != 1 or not signatures[0]:
             reason = "several signatures" if len(signatures) > 1 else "missing signature"
-            log.warning("webhook rejected", reason=reason, **_client(scope))
+            log.warning("webhook rejected", reason=reason, **_sender(scope))
             return Outcome(401, "bad_signature", reason)
         encoding = self.signatures.match(body, signatures[0])
         if encoding is None:
-            log.warning("webhook rejected", reason="signature mismatch", **_client(scope))
+            log.warning("webhook rejected", reason="signature mismatch", **_sender(scope))
             return Outcome(401, "bad_signature", "signature mismatch")
         self.counts.signature_matched(encoding)
 
@@ -133,7 +133,7 @@ def _named(delivery: Delivery) -> dict[str, str]:
     return {"action_id": delivery.action_id, "action_type": delivery.type}
 
 
-def _client(scope: Scope) -> dict[str, str | None]:
+def _sender(scope: Scope) -> dict[str, str | None]:
     """Who sent a rejected delivery: the peer, and what a proxy in front said of the client (this route
     is served before the proxy-headers middleware, so the header is logged as it came, not believed)."""
     client = scope.get("client")
